@@ -511,4 +511,37 @@ describe("Tasks", () => {
       expect(kindsOf(taskId)).toEqual(["task.received", "task.started", "task.revoked"])
     })
   )
+
+  it.scoped("cancel_task revokes a task waiting for its eta", () =>
+    Effect.gen(function* () {
+      const { tasks, kindsOf } = yield* harness()
+      const calls = yield* Ref.make(0)
+      yield* tasks.register("report", () => Ref.update(calls, (n) => n + 1))
+      const submitted = yield* tasks.adapter.execute(command("submit_task", { name: "report", eta_seconds: 60 }))
+      const taskId = (submitted as { new_task_id: string }).new_task_id
+
+      const result = yield* tasks.adapter.execute(command("cancel_task", { task_id: taskId }))
+      yield* TestClock.adjust("1 minute")
+
+      expect(result).toEqual({ task_id: taskId, cancelled: true, state_before: "received" })
+      expect(kindsOf(taskId)).toEqual(["task.received", "task.revoked"])
+      expect(yield* Ref.get(calls)).toBe(0)
+    })
+  )
+
+  it.scoped("handles matches only this engine's tasks", () =>
+    Effect.gen(function* () {
+      const { tasks, events } = yield* harness()
+      const handles = tasks.adapter.handles
+      yield* tasks.register("report", () => Effect.void)
+      yield* tasks.run("report", Effect.void)
+      const taskId = events[0]!.taskId
+
+      expect(handles?.(command("retry_task", { task_id: taskId }))).toBe(true)
+      expect(handles?.({ ...command("cancel_task", {}), target: { type: "task", id: `effect:${taskId}` } })).toBe(true)
+      expect(handles?.(command("cancel_task", { task_id: "someone-else" }))).toBe(false)
+      expect(handles?.(command("submit_task", { name: "report" }))).toBe(true)
+      expect(handles?.(command("submit_task", { name: "unknown" }))).toBe(false)
+    })
+  )
 })

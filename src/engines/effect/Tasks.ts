@@ -181,7 +181,7 @@ export interface Options {
   readonly queue?: string | undefined
   /** The worker reported in `task.started`. Default `effect@<hostname>:<pid>`. */
   readonly worker?: string | undefined
-  /** How many recent tasks keep their arguments for `retry_task`. Default 10,000. */
+  /** How many recent tasks keep their arguments for `retry_task`, a finite count. Default 10,000. */
   readonly retainedTasks?: number | undefined
   /** How long `cancel_task` waits for the interrupted task to stop before it reports failure. Default 5 seconds. */
   readonly cancelTimeout?: Duration.DurationInput | undefined

@@ -20,13 +20,20 @@ export const optionalString = (value: unknown): string | undefined =>
  * without its `<engine>:` prefix (the brain writes targets as `"<engine>:<task_id>"`).
  */
 export const taskId = (command: CommandRequest, engine: string): Effect.Effect<string, CommandFailed> => {
+  const id = optionalTaskId(command, engine)
+  if (id !== undefined) return Effect.succeed(id)
+  return fail(
+    `${command.action} needs the task id in parameters.task_id or in the target id, but the command has neither`
+  )
+}
+
+/** Reads the task id as {@link taskId} does, giving undefined when the command has none. */
+export const optionalTaskId = (command: CommandRequest, engine: string): string | undefined => {
   const fromParameters = optionalString(command.parameters.task_id)
-  if (fromParameters !== undefined) return Effect.succeed(fromParameters)
+  if (fromParameters !== undefined) return fromParameters
   const target = optionalString(command.target.id)
-  if (target !== undefined) {
-    return Effect.succeed(target.startsWith(`${engine}:`) ? target.slice(engine.length + 1) : target)
-  }
-  return fail(`${command.action} needs the task id in parameters.task_id or in the target id; the command has neither`)
+  if (target === undefined) return undefined
+  return target.startsWith(`${engine}:`) ? target.slice(engine.length + 1) : target
 }
 
 /** Reads a list parameter such as `args`. A null or missing value gives undefined. */
