@@ -19,12 +19,10 @@ import { type ConnectionOptions, type Job, Queue, QueueEvents, type Worker } fro
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { Redis } from "ioredis"
-import { type EngineNameTaken, EngineRegistry } from "../../services/EngineRegistry.js"
 import type { EngineAdapter } from "../EngineAdapter.js"
 import * as Commands from "./internal/commands.js"
 import { engineName, type ListenerLog, Reporter, StreamReporter } from "./internal/events.js"
@@ -354,21 +352,6 @@ export const make = (options: Options): Effect.Effect<EngineAdapter, InvalidOpti
     }
     return adapter
   })
-
-/**
- * Builds the adapter and registers it with the agent for the lifetime of the layer.
- *
- * @since 0.1.0
- * @category layers
- */
-export const layer = (options: Options): Layer.Layer<never, InvalidOptions | EngineNameTaken, EngineRegistry> =>
-  Layer.scopedDiscard(
-    Effect.gen(function* () {
-      const registry = yield* EngineRegistry
-      const adapter = yield* make(options)
-      yield* registry.register(adapter)
-    })
-  )
 
 /**
  * The confirmation `purge_queue` accepts in place of `force: true`: `"<queue>:<depth>"`, where depth

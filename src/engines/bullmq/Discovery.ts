@@ -10,10 +10,8 @@
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type { Redis } from "ioredis"
-import { type EngineNameTaken, EngineRegistry } from "../../services/EngineRegistry.js"
 import type { EngineAdapter } from "../EngineAdapter.js"
 import type { InvalidOptions, Options } from "./BullMQ.js"
 
@@ -121,20 +119,3 @@ export const makeSidecar = (
     const { extraQueues: _extraQueues, ...adapterOptions } = options
     return yield* module.make({ ...adapterOptions, queues, queueEvents: true })
   })
-
-/**
- * {@link makeSidecar} as a layer that registers the adapter with the agent.
- *
- * @since 0.1.0
- * @category layers
- */
-export const layerSidecar = (
-  options: SidecarOptions
-): Layer.Layer<never, DiscoveryFailed | InvalidOptions | EngineNameTaken, EngineRegistry> =>
-  Layer.scopedDiscard(
-    Effect.gen(function* () {
-      const registry = yield* EngineRegistry
-      const adapter = yield* makeSidecar(options)
-      yield* registry.register(adapter)
-    })
-  )

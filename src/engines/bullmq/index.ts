@@ -15,3 +15,8 @@ export * as BullMQ from "./BullMQ.js"
  * @since 0.1.0
  */
 export * as Discovery from "./Discovery.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Layers from "./Layers.js"

@@ -105,8 +105,12 @@ const isUnrecoverable = (error: unknown): boolean =>
 export class Reporter {
   /** Dedupe keys of the events already emitted. */
   private readonly emitted = new BoundedSet(50_000)
-  /** Task ids a local Worker has processed; QueueEvents leaves their execution events to the Worker. */
-  readonly localJobs = new Map<string, "active" | "released">()
+  /**
+   * Task ids a local Worker has taken; the QueueEvents stream leaves their execution events to the Worker.
+   * NOTE: a retry of such a job that a worker in another process runs is then not reported from the
+   * stream; that process's own adapter reports it, if it has one.
+   */
+  readonly localJobs = new Set<string>()
   /** The jobs each local Worker runs now (task id to job name), for the heartbeat's worker details. */
   readonly activeByWorker = new Map<Worker, Map<string, string>>()
   private readonly names = new BoundedSet(1_000)
@@ -292,8 +296,8 @@ export class Reporter {
       }
     const onActive = guard("active", (job: Job) => {
       const taskId = this.codec.format(queue, String(job.id))
-      this.localJobs.set(taskId, "active")
-      trimMap(this.localJobs, 50_000)
+      this.localJobs.add(taskId)
+      trimSet(this.localJobs, 50_000)
       if (active.size < 10_000) active.set(taskId, job.name)
       if (job.attemptsStarted <= 1) this.received(queue, job)
       this.started(queue, job, label)
@@ -307,10 +311,6 @@ export class Reporter {
       if (job === undefined) return
       active.delete(this.codec.format(queue, String(job.id)))
       this.failedAttempt(queue, job, error)
-      const taskId = this.codec.format(queue, String(job.id))
-      // Once the job leaves this worker for a retry, another process may run the next attempt, so the
-      // QueueEvents stream reports that attempt again.
-      if (this.localJobs.get(taskId) === "active") this.localJobs.set(taskId, "released")
     })
     worker.on("active", onActive)
     worker.on("progress", onProgress)
@@ -355,11 +355,11 @@ const traceback = (job: Job, error: unknown): string | null => {
   return Array.isArray(stack) && stack.length > 0 ? String(stack[stack.length - 1]) : null
 }
 
-const trimMap = (map: Map<string, unknown>, capacity: number): void => {
-  while (map.size > capacity) {
-    const oldest = map.keys().next()
+const trimSet = (set: Set<string>, capacity: number): void => {
+  while (set.size > capacity) {
+    const oldest = set.values().next()
     if (oldest.done === true) return
-    map.delete(oldest.value)
+    set.delete(oldest.value)
   }
 }
 
@@ -502,7 +502,7 @@ export class StreamReporter {
     const taskId = reporter.codec.format(queue, jobId)
     // A job a local Worker runs now is reported by that Worker, which has the job object at hand; this
     // also spares a fetch per entry on the worker's hot path.
-    const local = () => reporter.localJobs.get(taskId) === "active"
+    const local = () => reporter.localJobs.has(taskId)
     const executionEntry = name === "active" || name === "progress" || name === "completed" || name === "failed"
     if (executionEntry && local()) return undefined
     if (name === "waiting" && args.prev === "active" && local()) return undefined
