@@ -58,7 +58,7 @@ if [ "$reported" != "v$version" ]; then
   exit 1
 fi
 
-# rename(2) within one folder is atomic. When a concurrent run got there first, its copy is as good as ours.
+# rename(2) within one folder is atomic. When a concurrent run renamed its copy into place first, that copy is used.
 if [ ! -e "$target" ]; then
   mv "$staging/node" "$target"
 fi

@@ -43,7 +43,8 @@ export PATH="$node_home/bin:$PATH"
 # node-gyp must compile against the headers of the Node that loads the addon. A nodedir set in an npmrc
 # points at the machine's Node, and the binding built from it would fail to load with an ABI mismatch.
 export npm_config_nodedir="$node_home"
-# Compiling avoids prebuild-install's download of a prebuilt binding from GitHub.
+# Compiling avoids prebuild-install's download of a prebuilt binding from GitHub. npm 11 warns that it does
+# not know this key, but it still passes the variable on to install scripts, where prebuild-install reads it.
 export npm_config_build_from_source=true
 
 running=$(node --version)

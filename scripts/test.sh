@@ -65,7 +65,7 @@ print_run() {
     line=$(node scripts/summarize-tests.mjs "${present[@]}" | sed "s/^tests: //")
   fi
   if [ ${#missing[@]} -gt 0 ]; then
-    line+=" (missing ${missing[*]}: that run did not finish, see its output above)"
+    line+=", missing ${missing[*]} (see the output of that run above)"
   fi
   echo "node $version: $line"
 }
