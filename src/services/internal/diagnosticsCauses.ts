@@ -1,3 +1,5 @@
+import { closeCodeInfo } from "../../protocol/CloseCodes.js"
+
 /** A cause an operator can act on: what happened and what to do. */
 export interface Cause {
   readonly cause: string
@@ -7,62 +9,15 @@ export interface Cause {
 const tokenRemedy =
   "Check Z4J_TOKEN: it must be the token shown when this agent was created, and the agent must not have been revoked or its project deleted"
 
-/**
- * The close codes a z4j brain (1.6.9) sends, and the causes behind them. 4429 has two causes on the
- * brain: the per-address connect rate limit and the per-agent cap on worker connections.
- */
-const closeCauses: Record<number, Cause> = {
-  1000: { cause: "the brain closed the connection normally", remedy: "Retry; if it repeats, read the brain's log" },
-  1001: { cause: "the brain is shutting down or restarting", remedy: "Wait until the brain is back and retry" },
-  1006: {
-    cause: "the connection was cut without a close frame",
-    remedy: "Check the network path and any proxy idle timeouts between this machine and the brain"
-  },
-  1008: { cause: "the brain rejected a frame as a policy violation", remedy: "Read the brain's log for the reason" },
-  1011: {
-    cause: "the brain failed while handling a frame",
-    remedy: "Read the brain's log; upgrade z4j-agent or the brain if the frame format is not understood"
-  },
-  4002: {
-    cause: "another connection with the same worker id replaced this one",
-    remedy: "Check that two processes do not share one worker id"
-  },
-  4003: {
-    cause: "the agent was revoked",
-    remedy: "Create a new agent in the brain's dashboard and use its token and HMAC secret"
-  },
-  4400: {
-    cause: "the brain rejected a frame as malformed or too large",
-    remedy: "Upgrade z4j-agent or the brain so that both speak the same protocol"
-  },
-  4401: { cause: "the brain rejected the token", remedy: tokenRemedy },
-  4403: {
-    cause:
-      "the brain rejected a signed frame, so either Z4J_HMAC_SECRET is wrong or this machine's clock is more than 60 s off",
-    remedy:
-      "Check Z4J_HMAC_SECRET (the hmac_secret shown when the agent was created; it changes when the brain's master secret is rotated) and keep NTP running on this machine"
-  },
-  4408: {
-    cause: "the brain closed an idle connection",
-    remedy: "A running agent sends a heartbeat every 10 s; check that nothing delays its frames"
-  },
-  4426: {
-    cause: "the brain does not support this agent's protocol version",
-    remedy: "Upgrade z4j-agent or the brain so that both speak protocol 2"
-  },
-  4429: {
-    cause:
-      "the brain refused the connection: more than 600 connects in a minute from this address, or this agent already has the maximum of worker connections (64 by default)",
-    remedy:
-      "Wait a minute and retry; if many workers share one agent token, lower their number or raise Z4J_WS_PER_AGENT_CONCURRENCY_CAP on the brain"
+/** What a close code from the brain means, as a sentence naming the code, and what to do about it. */
+export const closeCause = (code: number): Cause => {
+  const info = closeCodeInfo(code)
+  const meaning = info.meaning.replace(/\.$/, "")
+  return {
+    cause: `the brain closed the connection with ${code} (${info.name}): ${meaning.charAt(0).toLowerCase()}${meaning.slice(1)}`,
+    remedy: info.remedy.replace(/\.$/, "")
   }
 }
-
-export const closeCause = (code: number): Cause =>
-  closeCauses[code] ?? {
-    cause: `the brain closed the connection with code ${code}`,
-    remedy: "Read the brain's log for the reason"
-  }
 
 const proxyRemedy =
   "A proxy between this machine and the brain probably strips the Upgrade and Connection headers: configure it to forward WebSocket upgrades on /ws/agent (for nginx: proxy_http_version 1.1 and proxy_set_header for Upgrade and Connection)"

@@ -88,7 +88,7 @@ export const probeWebSocket = (target: Target, options: UpgradeOptions): Effect.
       }
       const { cause, remedy } = closeCause(code)
       finish(
-        fail("websocket", `the upgrade succeeded, then ${cause} (close ${code}). ${remedy}`, {
+        fail("websocket", `after the upgrade, ${cause}. ${remedy}`, {
           url: target.url,
           status: 101,
           closeCode: code,
