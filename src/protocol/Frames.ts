@@ -508,20 +508,23 @@ const frameTypeOf = (value: unknown): string | null => {
   return typeof type === "string" ? type : null
 }
 
+/** One issue per field path: a union such as `null | int` reports each failed member, joined by "or". */
+const groupIssues = (error: ParseResult.ParseError): ReadonlyArray<FrameIssue> => {
+  const byPath = new Map<string, Array<string>>()
+  for (const issue of ParseResult.ArrayFormatter.formatErrorSync(error)) {
+    const path = issue.path.map(String).join(".")
+    const messages = byPath.get(path)
+    if (messages === undefined) byPath.set(path, [issue.message])
+    else messages.push(issue.message)
+  }
+  return [...byPath].map(([path, messages]) => ({ path, message: messages.join(", or ") }))
+}
+
 const decodeWith =
   <A, I>(schema: Schema.Schema<A, I>) =>
   (value: unknown, frameType: string | null): Either.Either<A, FrameDecodeError> =>
     Schema.decodeUnknownEither(schema, { errors: "all" })(value).pipe(
-      Either.mapLeft(
-        (error) =>
-          new FrameDecodeError({
-            frameType,
-            issues: ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
-              path: issue.path.map(String).join("."),
-              message: issue.message
-            }))
-          })
-      )
+      Either.mapLeft((error) => new FrameDecodeError({ frameType, issues: groupIssues(error) }))
     )
 
 const byType = <Frame>(
