@@ -11,25 +11,30 @@ export interface ListenerLog {
   readonly warning: (message: string, annotations: Readonly<Record<string, unknown>>) => void
 }
 
-/** A set that forgets its oldest members past `capacity`, so it stays bounded on a long-running worker. */
+/**
+ * A set that forgets its oldest members past `capacity`, so it stays bounded on a long-running worker.
+ * The insertion order is kept in a ring buffer: evicting through the Set's own iterator would cost time
+ * proportional to the members already deleted, because V8 skips them on every new iteration.
+ */
 export class BoundedSet {
   private readonly members = new Set<string>()
-  constructor(private readonly capacity: number) {}
+  private readonly order: Array<string | undefined>
+  private next = 0
+  constructor(private readonly capacity: number) {
+    this.order = new Array<string | undefined>(capacity)
+  }
   has(member: string): boolean {
     return this.members.has(member)
   }
   /** Adds `member` and returns false when it was already present. */
   add(member: string): boolean {
     if (this.members.has(member)) return false
-    if (this.members.size >= this.capacity) {
-      const oldest = this.members.values().next()
-      if (oldest.done !== true) this.members.delete(oldest.value)
-    }
+    const evicted = this.order[this.next]
+    if (evicted !== undefined) this.members.delete(evicted)
+    this.order[this.next] = member
+    this.next = (this.next + 1) % this.capacity
     this.members.add(member)
     return true
-  }
-  delete(member: string): void {
-    this.members.delete(member)
   }
   get size(): number {
     return this.members.size
@@ -110,7 +115,7 @@ export class Reporter {
    * NOTE: a retry of such a job that a worker in another process runs is then not reported from the
    * stream; that process's own adapter reports it, if it has one.
    */
-  readonly localJobs = new Set<string>()
+  readonly localJobs = new BoundedSet(50_000)
   /** The jobs each local Worker runs now (task id to job name), for the heartbeat's worker details. */
   readonly activeByWorker = new Map<Worker, Map<string, string>>()
   private readonly names = new BoundedSet(1_000)
@@ -176,7 +181,7 @@ export class Reporter {
       engine: engineName,
       taskId,
       ...(occurredAtMillis !== undefined && occurredAtMillis > 0 ? { occurredAt: new Date(occurredAtMillis) } : {}),
-      data: { ...baseData(queue, job), ...data }
+      data: withBaseData(queue, job, kind, data)
     }
     this.emit(event, attempt === undefined ? undefined : `${taskId}|${kind}|${attempt}`)
   }
@@ -297,7 +302,6 @@ export class Reporter {
     const onActive = guard("active", (job: Job) => {
       const taskId = this.codec.format(queue, String(job.id))
       this.localJobs.add(taskId)
-      trimSet(this.localJobs, 50_000)
       if (active.size < 10_000) active.set(taskId, job.name)
       if (job.attemptsStarted <= 1) this.received(queue, job)
       this.started(queue, job, label)
@@ -326,17 +330,25 @@ export class Reporter {
   }
 }
 
-const baseData = (queue: string, job: Job): Record<string, unknown> => {
-  const data: Record<string, unknown> = {
-    task_name: job.name,
-    queue,
-    job_id: job.id ?? null,
-    attempts: job.opts?.attempts ?? 1,
-    attempts_made: job.attemptsMade,
-    enqueued_at: isoTime(job.timestamp),
-    started_at: isoTime(job.processedOn),
-    finished_at: isoTime(job.finishedOn)
-  }
+/**
+ * Adds the keys every job event carries to `data`, in place. Each kind carries the one timestamp it is
+ * about (`enqueued_at`, `started_at` or `finished_at`), because formatting dates is a visible part of the
+ * per-event cost on a busy worker.
+ */
+const withBaseData = (
+  queue: string,
+  job: Job,
+  kind: EventKind,
+  data: Record<string, unknown>
+): Record<string, unknown> => {
+  data.task_name = job.name
+  data.queue = queue
+  data.job_id = job.id ?? null
+  data.attempts = job.opts?.attempts ?? 1
+  data.attempts_made = job.attemptsMade
+  if (kind === "task.received") data.enqueued_at = isoTime(job.timestamp)
+  else if (kind === "task.started") data.started_at = isoTime(job.processedOn)
+  else if (kind !== "task.retried") data.finished_at = isoTime(job.finishedOn)
   const label = priorityLabel(job.opts?.priority ?? job.priority)
   if (label !== undefined) data.priority = label
   return data
@@ -353,14 +365,6 @@ const traceback = (job: Job, error: unknown): string | null => {
   if (error instanceof Error && typeof error.stack === "string") return error.stack
   const stack = job.stacktrace
   return Array.isArray(stack) && stack.length > 0 ? String(stack[stack.length - 1]) : null
-}
-
-const trimSet = (set: Set<string>, capacity: number): void => {
-  while (set.size > capacity) {
-    const oldest = set.values().next()
-    if (oldest.done === true) return
-    set.delete(oldest.value)
-  }
 }
 
 /** What the adapter needs to fetch a job named in a QueueEvents entry. */
