@@ -245,8 +245,13 @@ export const make = (options: DiagnosticsOptions = {}): Effect.Effect<Diagnostic
             : ["config", "buffer", "dns", "tcp", "tls", "websocket", "handshake"]
         const results = new Map<ProbeName, ProbeResult>()
         for (const name of names) {
-          const failed = prerequisites[name].find((required) => results.get(required)?.ok === false)
-          const result = failed === undefined ? yield* probes[name] : skippedAfter(name, failed)
+          const failed = prerequisites[name]
+            .map((required) => results.get(required))
+            .find((result) => result?.ok === false)
+          // A probe skipped because of an earlier failure passes that failure on, so every skip names the root cause.
+          const cause =
+            failed === undefined ? undefined : ((failed.details.after as ProbeName | undefined) ?? failed.name)
+          const result = cause === undefined ? yield* probes[name] : skippedAfter(name, cause)
           results.set(name, result)
         }
         const list = [...results.values()]

@@ -35,7 +35,7 @@ describe("probeWebSocket", () => {
           const result = yield* probe(server.port)
           expect(result.ok).toBe(false)
           expect(result.details.closeCode).toBe(4401)
-          expect(result.message).toContain("rejected the token")
+          expect(result.message).toContain("4401 (unauthorized)")
           expect(result.message).toContain("Z4J_TOKEN")
         })
     )
@@ -48,7 +48,7 @@ describe("probeWebSocket", () => {
         Effect.gen(function* () {
           const result = yield* probe(server.port)
           expect(result.ok).toBe(false)
-          expect(result.message).toContain("the agent was revoked")
+          expect(result.message).toContain("the agent was revoked in the brain")
         })
     )
   )

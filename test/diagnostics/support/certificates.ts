@@ -14,8 +14,10 @@ export interface Certificates {
   readonly folder: string
   /** A CA that is trusted only where its file is given to NODE_EXTRA_CA_CERTS. */
   readonly ca: KeyPair
-  /** Signed by `ca` for localhost and 127.0.0.1, valid for 3 days. */
+  /** Signed by `ca` for localhost and 127.0.0.1, valid for a year. */
   readonly valid: KeyPair
+  /** Signed by `ca` for localhost and 127.0.0.1, valid for 3 days. */
+  readonly expiringSoon: KeyPair
   /** Signed by `ca` for localhost and 127.0.0.1, valid in January 2020 only. */
   readonly expired: KeyPair
   /** Signed by `ca` for brain.example only. */
@@ -65,7 +67,7 @@ export const generateCertificates = (): Certificates => {
   fs.writeFileSync(file("serial"), "01\n")
 
   const ecKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-  run("req", "-x509", ...ecKey, "-keyout", "ca.key", "-out", "ca.pem", "-days", "3", "-subj", "/CN=z4j test CA")
+  run("req", "-x509", ...ecKey, "-keyout", "ca.key", "-out", "ca.pem", "-days", "400", "-subj", "/CN=z4j test CA")
 
   const request = (name: string, commonName: string, names: string) =>
     run(
@@ -103,7 +105,9 @@ export const generateCertificates = (): Certificates => {
   const january2020 = ["-startdate", "20200101000000Z", "-enddate", "20200201000000Z"]
 
   request("valid", "localhost", localhostNames)
-  sign("valid", current, false)
+  sign("valid", ["-days", "365"], false)
+  request("expiring-soon", "localhost", localhostNames)
+  sign("expiring-soon", current, false)
   request("expired", "localhost", localhostNames)
   sign("expired", january2020, false)
   request("other-host", "brain.example", "subjectAltName=DNS:brain.example")
@@ -117,6 +121,7 @@ export const generateCertificates = (): Certificates => {
     folder,
     ca: pair("ca"),
     valid: pair("valid"),
+    expiringSoon: pair("expiring-soon"),
     expired: pair("expired"),
     otherHost: pair("other-host"),
     selfSigned: pair("self-signed"),
