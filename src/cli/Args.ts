@@ -95,7 +95,7 @@ const editDistance = (left: string, right: string): number => {
 }
 
 /**
- * The closest of `candidates` to `input`, when it is close enough to be a likely typo.
+ * Finds the closest of `candidates` to `input`, when it is close enough to be a likely typo.
  *
  * @since 0.1.0
  * @category parsing

@@ -66,14 +66,15 @@ const labelWidth = Math.max(
 )
 
 /**
- * One line per probe, `pass`, `FAIL` or `skip`, then a summary line.
+ * Renders one line per probe (`pass`, `FAIL` or `skip`), then a summary line.
  *
  * @since 0.1.0
  * @category rendering
  */
 export const renderText = (report: Diagnostics.Report): string => {
   const lines = report.probes.map((probe) => {
-    const status = probe.details.skipped === true ? "skip" : probe.ok ? "pass" : "FAIL"
+    let status = probe.ok ? "pass" : "FAIL"
+    if (probe.details.skipped === true) status = "skip"
     return `${status}  ${probe.name.padEnd(labelWidth)}  ${probe.message}`
   })
   const failed = report.probes.filter((probe) => !probe.ok && probe.details.skipped !== true)

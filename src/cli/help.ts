@@ -35,7 +35,7 @@ const flagText = (flag: FlagSpec) => {
 }
 
 /**
- * The help of one command.
+ * Renders the help of one command.
  *
  * @since 0.1.0
  * @category rendering
@@ -64,7 +64,7 @@ export const command = (spec: CommandSpec): string => {
 }
 
 /**
- * The general help: the commands and the environment every command reads.
+ * Renders the general help: the commands and the environment every command reads.
  *
  * @since 0.1.0
  * @category rendering

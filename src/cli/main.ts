@@ -17,6 +17,7 @@ import * as Args from "./Args.js"
 import * as Commands from "./commands.js"
 import * as Help from "./help.js"
 import * as Logging from "./logging.js"
+import * as RunPlan from "./runPlan.js"
 import * as Version from "./version.js"
 
 const usageExitCode = 2
@@ -64,10 +65,10 @@ const doctor = (argv: ReadonlyArray<string>) =>
 
 const run = (argv: ReadonlyArray<string>) =>
   parseOrReport(Commands.run, argv, (parsed) =>
-    Effect.flatMap(loadRun, (Run) =>
-      Either.match(Run.planFrom(parsed, process.env), {
-        onLeft: (error) => reportUsage(error, false),
-        onRight: (plan) =>
+    Either.match(RunPlan.planFrom(parsed, process.env), {
+      onLeft: (error) => reportUsage(error, false),
+      onRight: (plan) =>
+        Effect.flatMap(loadRun, (Run) =>
           Run.run(plan).pipe(
             Effect.catchAll((error) =>
               Effect.as(
@@ -76,8 +77,8 @@ const run = (argv: ReadonlyArray<string>) =>
               )
             )
           )
-      })
-    )
+        )
+    })
   )
 
 const version = (argv: ReadonlyArray<string>) =>

@@ -8,17 +8,15 @@ import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Runtime from "effect/Runtime"
 import type { EngineAdapter, EventSink } from "../engines/EngineAdapter.js"
 import * as Z4j from "../layers/Z4j.js"
 import { Agent, type AgentShape } from "../services/Agent.js"
-import * as Args from "./Args.js"
-import * as Commands from "./commands.js"
+import type { RunPlan } from "./runPlan.js"
 
 /**
- * What a worker module's function receives once the agent is built.
+ * The argument a worker module's function receives once the agent is built.
  *
  * @since 0.1.0
  * @category models
@@ -58,74 +56,6 @@ export class WorkerModuleFailed extends Data.TaggedError("WorkerModuleFailed")<{
   override get message(): string {
     return `Worker module ${this.module}: ${this.problem}`
   }
-}
-
-/**
- * What `run` should start, from its command line.
- *
- * @since 0.1.0
- * @category models
- */
-export interface RunPlan {
-  readonly options: Z4j.Options
-  readonly bullmq?: { readonly redisUrl: string; readonly queues?: ReadonlyArray<string>; readonly prefix: string }
-  readonly module?: string
-}
-
-/**
- * Checks the flag combinations and returns what to start.
- *
- * @since 0.1.0
- * @category parsing
- */
-export const planFrom = (
-  parsed: Args.Parsed,
-  environment: Readonly<Record<string, string | undefined>>
-): Either.Either<RunPlan, Args.UsageError> => {
-  const usage = (problem: string) => Either.left(new Args.UsageError({ command: Commands.run.name, problem }))
-  const flag = (name: string) => Args.stringFlag(parsed, name)
-  const engine = flag("engine")
-  const module = parsed.positionals[0]
-
-  if (engine !== undefined && engine !== "bullmq") {
-    return usage(`--engine ${JSON.stringify(engine)} is not available; the engine the CLI can watch is bullmq`)
-  }
-  if (engine === undefined) {
-    for (const name of ["redis", "queues", "prefix"]) {
-      if (flag(name) !== undefined) return usage(`--${name} needs --engine bullmq`)
-    }
-    if (module === undefined) return usage("nothing to run: give --engine bullmq, a worker MODULE, or both")
-  }
-
-  const options: Record<string, string> = {}
-  for (const [name, key] of [
-    ["brain-url", "brainUrl"],
-    ["token", "token"],
-    ["project-id", "projectId"],
-    ["hmac-secret", "hmacSecret"],
-    ["home", "home"]
-  ] as const) {
-    const value = flag(name)
-    if (value !== undefined) options[key] = value
-  }
-
-  let bullmq: RunPlan["bullmq"]
-  if (engine === "bullmq") {
-    const redisUrl = flag("redis") ?? environment.Z4J_REDIS_URL
-    if (redisUrl === undefined || redisUrl === "") {
-      return usage("--engine bullmq needs --redis URL (or Z4J_REDIS_URL), such as redis://127.0.0.1:6379")
-    }
-    const queues = flag("queues")
-      ?.split(",")
-      .map((name) => name.trim())
-      .filter((name) => name !== "")
-    bullmq = { redisUrl, prefix: flag("prefix") ?? "bull", ...(queues === undefined ? {} : { queues }) }
-  }
-  return Either.right({
-    options: options as Z4j.Options,
-    ...(bullmq === undefined ? {} : { bullmq }),
-    ...(module === undefined ? {} : { module })
-  })
 }
 
 /** Redis URLs may carry a password; logs show them without it. */

@@ -1,8 +1,8 @@
 /**
  * Checks, one step at a time, that an agent can reach and use the brain: its settings, its buffer
  * folder, DNS, TCP, TLS, the WebSocket upgrade and a real handshake with one signed frame. Each probe
- * returns a result with a one-line message that names the cause and the fix; a probe never fails as
- * an Effect and never puts a secret in its result.
+ * returns a result whose one-line message names the cause and the fix. A probe never fails as an
+ * Effect, and its result never contains a secret.
  *
  * @since 0.1.0
  */

@@ -134,11 +134,13 @@ describe("Logging.fromEnvironment", () => {
 
   it("unknown level names the setting", () => {
     const result = Logging.fromEnvironment({ Z4J_LOG_LEVEL: "verbose" }, false)
-    expect(Either.isLeft(result) && result.left.message).toContain('Z4J_LOG_LEVEL: "verbose" is not valid')
+    expect(Either.isLeft(result)).toBe(true)
+    expect(Either.isLeft(result) ? result.left.message : "").toContain('Z4J_LOG_LEVEL: "verbose" is not valid')
   })
 
   it("unknown format names the setting", () => {
     const result = Logging.fromEnvironment({ Z4J_LOG_FORMAT: "xml" }, false)
-    expect(Either.isLeft(result) && result.left.message).toContain("Z4J_LOG_FORMAT")
+    expect(Either.isLeft(result)).toBe(true)
+    expect(Either.isLeft(result) ? result.left.message : "").toContain("Z4J_LOG_FORMAT")
   })
 })

@@ -191,7 +191,7 @@ describe.skipIf(!hasOpenssl())("z4j-agent doctor over TLS", () => {
     certificates?.remove()
   })
 
-  /** Doctor against an HTTPS server that answers 426, trusting the test CA through NODE_EXTRA_CA_CERTS. */
+  /** Runs doctor against an HTTPS server that returns 426, trusting the test CA through NODE_EXTRA_CA_CERTS. */
   const doctorAgainst = async (pair: { readonly key: string; readonly cert: string }) => {
     const server = await httpServer(426, {}, pair)
     servers.push(server)

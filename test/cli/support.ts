@@ -19,18 +19,25 @@ export const baseEnvironment = (home: string): Record<string, string> => ({
   Z4J_LOG_FORMAT: "logfmt"
 })
 
-/** Starts `npx tsx src/cli/main.ts ...args`; the caller may signal it before awaiting `done`. */
+/**
+ * Starts the CLI as `npx tsx src/cli/main.ts ...args`. With `direct` it runs as `node --import tsx` in
+ * one process, so that a signal sent to the child reaches the CLI itself and not npx.
+ */
 export const start = (
   args: ReadonlyArray<string>,
-  environment: Record<string, string>
+  environment: Record<string, string>,
+  options: { readonly direct?: boolean } = {}
 ): { readonly child: ChildProcess; readonly done: Promise<Outcome> } => {
-  const child = spawn("npx", ["tsx", "src/cli/main.ts", ...args], { cwd: root, env: environment })
+  const child =
+    options.direct === true
+      ? spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { cwd: root, env: environment })
+      : spawn("npx", ["tsx", "src/cli/main.ts", ...args], { cwd: root, env: environment })
   let stdout = ""
   let stderr = ""
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
     stdout += chunk
   })
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
     stderr += chunk
   })
   const done = new Promise<Outcome>((resolve, reject) => {
@@ -40,7 +47,7 @@ export const start = (
   return { child, done }
 }
 
-/** Runs the CLI to completion. Asynchronous, so a brain in this process keeps answering meanwhile. */
+/** Runs the CLI to completion. It is asynchronous, so a brain in this process keeps serving meanwhile. */
 export const cli = (args: ReadonlyArray<string>, environment: Record<string, string>): Promise<Outcome> =>
   start(args, environment).done
 

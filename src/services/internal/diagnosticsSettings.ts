@@ -11,7 +11,7 @@ import type { DiagnosticsOptions, ProbeResult } from "../Diagnostics.js"
 import { fallbackFolder } from "./diagnosticsBuffer.js"
 import { fail, pass } from "./diagnosticsResult.js"
 
-/** One missing or malformed setting. Never holds a secret's value. */
+/** One missing or malformed setting. It never contains a secret's value. */
 export interface Problem {
   readonly setting: string
   readonly problem: string
@@ -52,8 +52,8 @@ const resolveUrl = (raw: Option.Option<string>, allowInsecure: boolean): Either.
   try {
     const parsed = new URL(raw.value.trim())
     if (parsed.username !== "" || parsed.password !== "") {
-      // The agent authenticates with its token; credentials in the URL would be sent as well, and
-      // would show up in every message that names the URL.
+      // The agent authenticates with its token. Credentials in the URL would be sent as well, and
+      // would appear in every message that names the URL.
       return Either.left({
         setting: "Z4J_BRAIN_URL",
         problem: "contains a user name or password",

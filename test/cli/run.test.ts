@@ -1,0 +1,118 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import * as Either from "effect/Either"
+import * as Args from "../../src/cli/Args.js"
+import * as Commands from "../../src/cli/commands.js"
+import * as Run from "../../src/cli/runPlan.js"
+import * as TestBrain from "../../src/testing/TestBrain.js"
+import { baseEnvironment, cli, eventually, start } from "./support.js"
+
+const home = fs.mkdtempSync(path.join(os.tmpdir(), "z4j-run-test-"))
+afterAll(() => fs.rmSync(home, { recursive: true, force: true }))
+const environment = baseEnvironment(home)
+const fixtures = path.join(import.meta.dirname, "fixtures")
+
+const plan = (argv: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Either.flatMap(Args.parse(Commands.run, argv), (parsed) => Run.planFrom(parsed, env))
+
+describe("Run.planFrom", () => {
+  it("needs an engine or a module", () => {
+    const result = plan([])
+    expect(Either.isLeft(result)).toBe(true)
+    expect(Either.isLeft(result) ? result.left.message : "").toContain("nothing to run")
+  })
+
+  it("rejects unknown engines", () => {
+    const result = plan(["--engine", "kafka"])
+    expect(Either.isLeft(result)).toBe(true)
+    expect(Either.isLeft(result) ? result.left.message : "").toContain("the engine the CLI can watch is bullmq")
+  })
+
+  it("bullmq needs a Redis URL", () => {
+    const result = plan(["--engine", "bullmq"])
+    expect(Either.isLeft(result)).toBe(true)
+    expect(Either.isLeft(result) ? result.left.message : "").toContain("--redis URL")
+  })
+
+  it("redis flags need the engine", () => {
+    const result = plan(["worker.js", "--queues", "a"])
+    expect(Either.isLeft(result)).toBe(true)
+    expect(Either.isLeft(result) ? result.left.message : "").toContain("--queues needs --engine bullmq")
+  })
+
+  it("reads queues and the environment", () => {
+    const result = Either.getOrThrow(
+      plan(["--engine", "bullmq", "--queues", "emails, reports,", "--token", "t"], {
+        Z4J_REDIS_URL: "redis://127.0.0.1:6390"
+      })
+    )
+    expect(result.bullmq).toEqual({ redisUrl: "redis://127.0.0.1:6390", prefix: "bull", queues: ["emails", "reports"] })
+    expect(result.options).toEqual({ token: "t" })
+  })
+})
+
+describe("z4j-agent run", () => {
+  let brain: TestBrain.TestBrainShape
+  beforeAll(async () => {
+    brain = await TestBrain.start()
+  })
+  afterAll(() => brain?.stop())
+
+  const agentEnvironment = () => ({
+    ...environment,
+    Z4J_BRAIN_URL: brain.url,
+    Z4J_TOKEN: brain.token,
+    Z4J_PROJECT_ID: brain.projectId,
+    Z4J_HMAC_SECRET: brain.hmacSecret,
+    Z4J_HOME: path.join(home, "agent")
+  })
+
+  it("usage error exits 2", async () => {
+    const outcome = await cli(["run"], environment)
+    expect(outcome.code).toBe(2)
+    expect(outcome.stderr).toContain("nothing to run")
+  })
+
+  it("worker module reports, SIGHUP reconnects, SIGTERM stops cleanly", async () => {
+    const marker = path.join(home, "marker")
+    const running = start(
+      ["run", path.join(fixtures, "worker.mjs")],
+      { ...agentEnvironment(), FIXTURE_MARKER: marker },
+      {
+        direct: true
+      }
+    )
+    await eventually(() => brain.events.some((event) => event.task_id === "fixture-1"))
+    const hellos = brain.hellos.length
+
+    brain.dropAll()
+    running.child.kill("SIGHUP")
+    await eventually(() => brain.hellos.length > hellos && brain.connectedSessions() > 0)
+
+    running.child.kill("SIGTERM")
+    const outcome = await running.done
+    expect(outcome.code).toBe(0)
+    expect(fs.readFileSync(marker, "utf8")).toBe("stopped after abort")
+    expect(outcome.stderr).toContain("SIGHUP: reconnecting now")
+    expect(outcome.stderr).toContain("SIGTERM: flushing the buffer and disconnecting")
+    expect(brain.agentCloses.map((close) => close.code)).toContain(1000)
+    expect(outcome.stdout + outcome.stderr).not.toContain(brain.token)
+    expect(outcome.stdout + outcome.stderr).not.toContain(brain.hmacSecret)
+  })
+
+  it("unusable export exits 1 and names it", async () => {
+    const outcome = await cli(["run", path.join(fixtures, "not-a-worker.mjs")], agentEnvironment())
+    expect(outcome.code).toBe(1)
+    expect(outcome.stderr).toContain("default export is a number")
+  })
+
+  it("invalid config exits 1 naming the variable", async () => {
+    const { Z4J_TOKEN: _token, ...withoutToken } = agentEnvironment()
+    const outcome = await cli(["run", path.join(fixtures, "worker.mjs")], withoutToken)
+    expect(outcome.code).toBe(1)
+    expect(outcome.stderr).toContain("Z4J_TOKEN")
+    expect(outcome.stderr).not.toContain(brain.hmacSecret)
+  })
+})
