@@ -13,7 +13,7 @@ import type {
 } from "../../src/engines/EngineAdapter.js"
 import { type RedisServer, startRedis } from "../support/redis.js"
 
-/** An EventSink that keeps what the adapter emits, for assertions. */
+/** Creates an EventSink that keeps what the adapter emits, for assertions. */
 export const memorySink = () => {
   const events: Array<TaskEvent> = []
   const registry: Array<RegistryDelta> = []
@@ -49,7 +49,7 @@ let counter = 0
 /** A queue name unique in this test run, so tests sharing a Redis never see each other's jobs. */
 export const queueName = (label: string) => `${label}-${process.pid}-${++counter}`
 
-/** One private Redis per test file, with helpers that close everything they open. */
+/** Creates one private Redis per test file, with helpers that close everything they open. */
 export const redisFixture = () => {
   let server: RedisServer | undefined
   const closers: Array<() => Promise<unknown>> = []

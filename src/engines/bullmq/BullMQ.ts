@@ -1,6 +1,6 @@
 /**
- * The BullMQ engine adapter. It reports the lifecycle of BullMQ jobs to the brain (engine name `bullmq`)
- * from the Workers of this process and from each queue's event stream (QueueEvents), executes the
+ * The BullMQ engine adapter. It reports the lifecycle of BullMQ jobs to the brain (engine name `bullmq`),
+ * from the Workers of this process and from each queue's event stream (QueueEvents). It executes the
  * operator's commands through Queue and Job, and exposes the queues' job schedulers as a scheduler.
  *
  * Event mapping: `added` is `task.received`, `active` is `task.started`, `completed` is

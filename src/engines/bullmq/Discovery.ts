@@ -1,7 +1,7 @@
 /**
- * Finds BullMQ queues in a Redis and builds a sidecar adapter for them, without loading `bullmq` until
- * it is needed: this module imports `bullmq` and the adapter only dynamically, so the runtime can offer
- * the BullMQ adapter while `bullmq` stays an optional peer dependency.
+ * Finds BullMQ queues in a Redis and builds a sidecar adapter for them. This module imports `bullmq` and
+ * the adapter only dynamically, so the runtime can offer the BullMQ adapter while `bullmq` stays an
+ * optional peer dependency.
  *
  * A sidecar reports jobs from the queues' event streams (QueueEvents) and executes commands through
  * Queue and Job, so it needs no change to the code of the workers that process the jobs.

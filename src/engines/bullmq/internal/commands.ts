@@ -6,7 +6,7 @@ import { CommandFailed, type CommandRequest, type CommandResult } from "../../En
 import { engineName, isoTime, priorityNumber, type Reporter } from "./events.js"
 import type { JobRef, TaskIdCodec } from "./taskId.js"
 
-/** What command handlers share with the adapter. */
+/** The adapter state that command handlers use. */
 export interface CommandContext {
   readonly adapterName: string
   readonly prefix: string
@@ -162,9 +162,9 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
 
 /**
- * The job data for the brain's `args` and `kwargs`. BullMQ job data is one value (usually an object),
- * which the adapter reports as `args`; so a one-element `args` list or a bare object is the data, and
- * otherwise the data is `kwargs` with any remaining `args` under `data.args`.
+ * Builds job data from the brain's `args` and `kwargs`. BullMQ job data is one value (usually an
+ * object), and the adapter reports it as `args`. So a one-element `args` list or a bare object becomes
+ * the data. Otherwise the data is `kwargs`, with any remaining `args` under `data.args`.
  */
 export const jobDataOf = (args: unknown, kwargs: unknown): unknown => {
   const keywords = isPlainObject(kwargs) ? kwargs : {}
@@ -183,7 +183,7 @@ const copyOptions = (job: Job, command: CommandRequest): JobsOptions => {
   return options
 }
 
-/** A delay in milliseconds from seconds (a number) or an ISO time. */
+/** Converts seconds (a number) or an ISO time to a delay in milliseconds. */
 const etaMillis = (eta: unknown): number | undefined => {
   if (typeof eta === "number" && Number.isFinite(eta)) return Math.max(0, Math.round(eta * 1000))
   if (typeof eta === "string" && eta !== "") {
@@ -197,10 +197,10 @@ const etaMillis = (eta: unknown): number | undefined => {
 
 /**
  * `cancel_task`: a pending job (waiting, delayed, prioritized, paused) is removed. An active job is first
- * aborted through the local Worker that runs it (`worker.cancelJob`, seen by processors that take the
- * abort signal); if it is still active after `abortWaitMillis`, it is moved to failed with an
- * `UnrecoverableError` under the job's current lock token, so BullMQ does not retry it and the worker's
- * own completion is rejected. The result's `outcome` says which of these happened.
+ * aborted through the local Worker that runs it (`worker.cancelJob`, which only processors that take the
+ * abort signal observe). If it is still active after `abortWaitMillis`, it is moved to failed with an
+ * `UnrecoverableError` under the job's current lock token. BullMQ then does not retry it, and rejects
+ * the worker's own completion. The result's `outcome` tells which of these happened.
  */
 const cancelTask = (context: CommandContext, command: CommandRequest, abortWaitMillis = 2_000) =>
   Effect.gen(function* () {
@@ -226,7 +226,11 @@ const cancelTask = (context: CommandContext, command: CommandRequest, abortWaitM
       })
     }
 
-    const signalled = context.workers.some((worker) => worker.name === ref.queue && worker.cancelJob(ref.jobId, reason))
+    // Older bullmq 5 releases have no Worker.cancelJob; with them the job goes straight to the move below.
+    const signalled = context.workers.some(
+      (worker) =>
+        worker.name === ref.queue && typeof worker.cancelJob === "function" && worker.cancelJob(ref.jobId, reason)
+    )
     if (signalled) {
       const after = yield* waitWhileActive(job, abortWaitMillis)
       if (after !== "active") {
@@ -443,7 +447,9 @@ const durations: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000 }
 
 /** Parses a Celery-style rate: `0` (no limit), `N` (per second), `N/s`, `N/m` or `N/h`. */
 export const parseRate = (rate: unknown): { max: number; durationMillis: number } | "none" | undefined => {
-  const text = typeof rate === "number" ? String(rate) : typeof rate === "string" ? rate.trim() : ""
+  let text = ""
+  if (typeof rate === "number") text = String(rate)
+  else if (typeof rate === "string") text = rate.trim()
   const match = /^(\d+(?:\.\d+)?)(?:\s*\/\s*([smh]))?$/.exec(text)
   if (match === null) return undefined
   const count = Number(match[1])
@@ -457,8 +463,8 @@ export const parseRate = (rate: unknown): { max: number; durationMillis: number 
 /**
  * `rate_limit`: BullMQ limits a queue, not a job name, so the limit goes on the queues where jobs named
  * `task_name` were seen (or `parameters.queue`, or every queue of the adapter). It uses the queue's global
- * rate limit (`queue.setGlobalRateLimit`), which every worker of the queue reads from Redis on each fetch;
- * a Worker's own `limiter` option is fixed when the Worker is built and would reach only this process.
+ * rate limit (`queue.setGlobalRateLimit`), which every worker of the queue reads from Redis on each fetch.
+ * A Worker's own `limiter` option is fixed when the Worker is built, and it would reach only this process.
  */
 const rateLimit = (context: CommandContext, command: CommandRequest) =>
   Effect.gen(function* () {
@@ -470,7 +476,9 @@ const rateLimit = (context: CommandContext, command: CommandRequest) =>
       stringParameter(command, "task_name") ?? (typeof command.target.id === "string" ? command.target.id : undefined)
     const explicit = stringParameter(command, "queue")
     const seenIn = taskName === undefined ? [] : (context.reporter()?.queuesOf(taskName) ?? [])
-    const names = explicit !== undefined ? [explicit] : seenIn.length > 0 ? seenIn : [...context.queues.keys()]
+    let names: ReadonlyArray<string> = [...context.queues.keys()]
+    if (explicit !== undefined) names = [explicit]
+    else if (seenIn.length > 0) names = seenIn
     const applied: Array<string> = []
     for (const name of names) {
       const queue = yield* queueOf(context, name)

@@ -12,7 +12,7 @@ export interface ListenerLog {
 }
 
 /**
- * A set that forgets its oldest members past `capacity`, so it stays bounded on a long-running worker.
+ * A set that evicts its oldest members past `capacity`, so it stays bounded on a long-running worker.
  * The insertion order is kept in a ring buffer: evicting through the Set's own iterator would cost time
  * proportional to the members already deleted, because V8 skips them on every new iteration.
  */
@@ -60,7 +60,7 @@ export const priorityLabel = (priority: number | undefined): string | undefined 
   return "low"
 }
 
-/** The BullMQ priority that `submit_task` gives a brain priority label; unknown labels get none. */
+/** Converts a brain priority label to the BullMQ priority `submit_task` uses, or undefined for other labels. */
 export const priorityNumber = (label: unknown): number | undefined => {
   switch (label) {
     case "critical":
@@ -76,7 +76,7 @@ export const priorityNumber = (label: unknown): number | undefined => {
   }
 }
 
-/** The job options reported as `kwargs`: the ones an operator reads when a job misbehaves. */
+/** Selects the job options reported as `kwargs`: the ones an operator reads when a job misbehaves. */
 const jobOptions = (job: Job): Record<string, unknown> => {
   const options: Record<string, unknown> = {}
   const source = job.opts ?? {}
@@ -111,9 +111,9 @@ export class Reporter {
   /** Dedupe keys of the events already emitted. */
   private readonly emitted = new BoundedSet(50_000)
   /**
-   * Task ids a local Worker has taken; the QueueEvents stream leaves their execution events to the Worker.
-   * NOTE: a retry of such a job that a worker in another process runs is then not reported from the
-   * stream; that process's own adapter reports it, if it has one.
+   * Task ids a local Worker has taken. The QueueEvents stream leaves their execution events to the Worker.
+   * NOTE: when a worker in another process runs a retry of such a job, the stream does not report that
+   * attempt. Only that process's own adapter reports it, if it has one.
    */
   readonly localJobs = new BoundedSet(50_000)
   /** The jobs each local Worker runs now (task id to job name), for the heartbeat's worker details. */
@@ -144,13 +144,13 @@ export class Reporter {
     }
   }
 
-  /** The job names seen so far, per queue. */
+  /** Returns the job names seen so far, in one queue or in all. */
   knownNames(queue?: string): ReadonlyArray<string> {
     if (queue !== undefined) return [...(this.namesByQueue.get(queue) ?? [])]
     return [...this.names.values()]
   }
 
-  /** The queues where a job named `name` was seen. */
+  /** Returns the queues where a job named `name` was seen. */
   queuesOf(name: string): ReadonlyArray<string> {
     return [...this.namesByQueue.entries()].filter(([, names]) => names.has(name)).map(([queue]) => queue)
   }
@@ -249,7 +249,7 @@ export class Reporter {
     }
   }
 
-  /** A job whose lock expired: BullMQ moves it back to wait, so it is reported as a retry with `data.stalled`. */
+  /** Reports a job whose lock expired. BullMQ moves it back to wait, so it is a retry with `data.stalled`. */
   stalled(queue: string, job: Job | undefined, jobId: string): void {
     const data = {
       stalled: true,
@@ -266,7 +266,7 @@ export class Reporter {
     })
   }
 
-  /** A removed job, whose hash is gone: reported as `task.revoked`. */
+  /** Reports a removed job, whose hash is gone, as `task.revoked`. */
   removed(queue: string, jobId: string, previousState: string | undefined): void {
     this.emitBare(
       "task.revoked",
@@ -367,7 +367,7 @@ const traceback = (job: Job, error: unknown): string | null => {
   return Array.isArray(stack) && stack.length > 0 ? String(stack[stack.length - 1]) : null
 }
 
-/** What the adapter needs to fetch a job named in a QueueEvents entry. */
+/** The Queue used to fetch the jobs named in a QueueEvents stream, and that stream. */
 export interface StreamSource {
   readonly queue: Queue
   readonly events: QueueEvents
@@ -384,9 +384,9 @@ const maxPendingFetches = 10_000
 
 /**
  * Reports the entries of one queue's event stream (QueueEvents), for jobs processed by any worker. An
- * entry that needs the job's hash (name, data, attempts) fetches it; entries are emitted in stream order
- * even though fetches finish out of order, and `cursor` advances only past emitted entries, which is what
- * makes the saved cursor safe to resume from.
+ * entry that needs the job's hash (name, data, attempts) fetches it. Entries are emitted in stream order
+ * even though fetches finish out of order. `cursor` advances only past emitted entries, so the saved
+ * cursor is safe to resume from.
  */
 export class StreamReporter {
   private readonly entries: Array<StreamEntry> = []
@@ -504,8 +504,8 @@ export class StreamReporter {
     if (jobId === "") return undefined
     const reporter = this.reporter
     const taskId = reporter.codec.format(queue, jobId)
-    // A job a local Worker runs now is reported by that Worker, which has the job object at hand; this
-    // also spares a fetch per entry on the worker's hot path.
+    // A local Worker reports its own jobs, because it has the job object at hand. Skipping them here also
+    // spares a fetch per entry on the worker's hot path.
     const local = () => reporter.localJobs.has(taskId)
     const executionEntry = name === "active" || name === "progress" || name === "completed" || name === "failed"
     if (executionEntry && local()) return undefined

@@ -12,7 +12,7 @@ import { isoTime } from "./events.js"
 import { stateKey } from "./state.js"
 import type { TaskIdCodec } from "./taskId.js"
 
-/** What the scheduler shares with the adapter. */
+/** The adapter state that the scheduler uses. */
 export interface SchedulerContext {
   readonly name: string
   readonly adapterName: string
@@ -135,7 +135,7 @@ const parameter = (command: CommandRequest, name: string): string | undefined =>
 
 /**
  * Finds the queue and scheduler id a schedule command names. The brain puts the schedule name in
- * `schedule_id` (and in `schedule_name`), and the scheduler id in `external_id`; a name without a queue
+ * `schedule_id` (and in `schedule_name`), and the scheduler id in `external_id`. A name without a queue
  * part is looked up in every queue.
  */
 const resolve = (context: SchedulerContext, command: CommandRequest) =>

@@ -18,13 +18,14 @@ export const compareStreamIds = (left: string, right: string): number => {
   const millis = BigInt(leftMillis) - BigInt(rightMillis)
   if (millis !== 0n) return millis < 0n ? -1 : 1
   const sequence = BigInt(leftSequence) - BigInt(rightSequence)
-  return sequence === 0n ? 0 : sequence < 0n ? -1 : 1
+  if (sequence === 0n) return 0
+  return sequence < 0n ? -1 : 1
 }
 
-/** Where QueueEvents should start reading a queue's stream, and whether entries were lost since the last run. */
+/** The stream id QueueEvents starts reading after, and whether entries were lost since the last run. */
 export interface ResumePoint {
   readonly lastEventId: string
-  /** The saved id when the stream no longer holds it, so entries after it may have been trimmed unread. */
+  /** The saved id when the stream no longer contains it, so entries after it may have been trimmed unread. */
   readonly trimmedAfter: string | undefined
 }
 
