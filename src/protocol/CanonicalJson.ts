@@ -220,9 +220,9 @@ const renderValueAt = (value: unknown, depth: number): string => {
       throw unsupported(`a value of type ${typeof value}`)
   }
   if (value === null) return "null"
-  if (value instanceof Float) return formatPythonFloat(value.value)
-  if (value instanceof LosslessNumber) return value.canonical
-  if (depth >= maxDepth) throw tooDeep()
+  if (depth >= maxDepth && !(value instanceof Float) && !(value instanceof LosslessNumber)) throw tooDeep()
+  const prototype = Object.getPrototypeOf(value)
+  if (prototype === Object.prototype || prototype === null) return renderRecord(value as Record<string, unknown>, depth)
   if (Array.isArray(value)) {
     if (value.length === 0) return "[]"
     let out = "["
@@ -234,27 +234,54 @@ const renderValueAt = (value: unknown, depth: number): string => {
     }
     return `${out}]`
   }
+  if (value instanceof Float) return formatPythonFloat(value.value)
+  if (value instanceof LosslessNumber) return value.canonical
   if (value instanceof Map) return renderEntries(value as Map<unknown, unknown>, depth)
   const toJSON = (value as { toJSON?: unknown }).toJSON
   if (typeof toJSON === "function") return renderValueAt(toJSON.call(value), depth + 1)
   return renderRecord(value as Record<string, unknown>, depth)
 }
 
+/** A key's quoted form, with the two facts that change sorting and repair. */
+interface KeyInfo {
+  readonly quoted: string
+  readonly wellFormed: boolean
+  readonly hasSurrogate: boolean
+}
+
+// Event dicts repeat the same few keys, so their quoted form is cached. The cache is cleared when
+// full, which bounds its memory whatever keys callers send.
+const keyCache = new Map<string, KeyInfo>()
+const keyCacheLimit = 4096
+
+const keyInfo = (key: string): KeyInfo => {
+  let info = keyCache.get(key)
+  if (info === undefined) {
+    const wellFormed = isWellFormed(key)
+    info = { quoted: wellFormed ? quoteWellFormed(key) : "", wellFormed, hasSurrogate: surrogatePattern.test(key) }
+    if (keyCache.size >= keyCacheLimit) keyCache.clear()
+    keyCache.set(key, info)
+  }
+  return info
+}
+
 const renderRecord = (record: Record<string, unknown>, depth: number): string => {
   const keys = Object.keys(record)
-  let sanitized = false
+  let codePointSort = false
   for (let index = 0; index < keys.length; index++) {
-    if (!isWellFormed(keys[index]!)) sanitized = true
+    const info = keyInfo(keys[index]!)
+    if (!info.wellFormed) return renderEntries(new Map(Object.entries(record)), depth)
+    if (info.hasSurrogate) codePointSort = true
   }
-  if (sanitized) return renderEntries(new Map(Object.entries(record)), depth)
-  sortKeys(keys)
+  if (codePointSort) keys.sort(compareCodePoints)
+  else keys.sort()
   let out = "{"
   let first = true
   for (let index = 0; index < keys.length; index++) {
     const key = keys[index]!
     const item = record[key]
     if (item === undefined) continue
-    out += `${first ? "" : ","}${quoteWellFormed(key)}:${renderValueAt(item, depth + 1)}`
+    out += `${first ? "" : ","}${keyInfo(key).quoted}:${renderValueAt(item, depth + 1)}`
     first = false
   }
   return `${out}}`

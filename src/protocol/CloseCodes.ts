@@ -7,8 +7,8 @@
  */
 
 /**
- * How a close is handled: `network` and `normal` reconnect with the short backoff, `protocol` and
- * `auth` with longer ones, and `terminal` stops reconnecting because retrying cannot succeed.
+ * The failure class of a close. `network` and `normal` reconnect with the short backoff, `protocol`
+ * and `auth` with longer ones, and `terminal` stops reconnecting because retrying cannot succeed.
  *
  * @since 0.1.0
  * @category models
@@ -23,9 +23,9 @@ export interface CloseCodeInfo {
   readonly code: number
   readonly name: string
   readonly failureClass: CloseFailureClass
-  /** What the brain means by the code. */
+  /** The condition under which the brain sends the code. */
   readonly meaning: string
-  /** What the user can do, as a sentence. */
+  /** A sentence telling the user how to fix the cause. */
   readonly remedy: string
 }
 

@@ -1,7 +1,7 @@
 import * as Data from "effect/Data"
 
 /**
- * Why an inbound signed frame was rejected. The z4j brain closes with 4403 for every reason from
+ * The reason an inbound signed frame was rejected. The z4j brain closes with 4403 for every reason from
  * `bad_signature` on (its `SignatureError`) and with 1011 for `malformed`, `bad_version` and
  * `bad_payload` (its `ProtocolError`).
  *

@@ -1,10 +1,11 @@
 /**
  * Codecs for every protocol v2 frame in both directions, with the limits of z4j-core's pydantic
  * models. Decoders take a verified frame as plain values (or JSON text), ignore unknown fields, fill
- * defaults, and fail with {@link FrameDecodeError} naming the field path and the limit. Encoders write
- * "pydantic-shaped" payloads as canonical JSON text: every model field present (defaults where no
- * value is given), no other fields, datetimes in pydantic form and float-typed fields as floats, so
- * both the raw-dict verifier of z4j-core 1.5.1+ and the older model-dump verifier accept the frames.
+ * defaults, and fail with {@link FrameDecodeError} naming the field path and the limit.
+ *
+ * Encoders write "pydantic-shaped" payloads as canonical JSON text: every model field present (defaults
+ * where no value is given), no other fields, datetimes in pydantic form and float-typed fields as
+ * floats. Both the raw-dict verifier of z4j-core 1.5.1+ and the older model-dump verifier accept them.
  *
  * @since 0.1.0
  */
@@ -508,7 +509,7 @@ const frameTypeOf = (value: unknown): string | null => {
   return typeof type === "string" ? type : null
 }
 
-/** One issue per field path: a union such as `null | int` reports each failed member, joined by "or". */
+/** Groups issues by field path, because a union such as `null | int` reports one issue per failed member. */
 const groupIssues = (error: ParseResult.ParseError): ReadonlyArray<FrameIssue> => {
   const byPath = new Map<string, Array<string>>()
   for (const issue of ParseResult.ArrayFormatter.formatErrorSync(error)) {
@@ -615,11 +616,15 @@ export const decodeAgentFrame: (input: unknown) => Either.Either<AgentFrame, Fra
  */
 export type DatetimeInput = Date | string
 
-const datetime = (value: DatetimeInput | null | undefined): string | null =>
-  value === null || value === undefined ? null : typeof value === "string" ? value : formatPydanticDatetime(value)
+const datetime = (value: DatetimeInput | null | undefined): string | null => {
+  if (value === null || value === undefined) return null
+  return typeof value === "string" ? value : formatPydanticDatetime(value)
+}
 
-const floatOrNull = (value: number | Float | null | undefined): Float | null =>
-  value === null || value === undefined ? null : value instanceof Float ? value : new Float(value)
+const floatOrNull = (value: number | Float | null | undefined): Float | null => {
+  if (value === null || value === undefined) return null
+  return value instanceof Float ? value : new Float(value)
+}
 
 type JsonRecord = { readonly [key: string]: unknown }
 

@@ -20,7 +20,7 @@ const take = (count: number): number => {
 }
 
 /**
- * A fresh frame nonce: 16 random bytes as base64url without padding (22 characters), the form of
+ * Generates a frame nonce: 16 random bytes as base64url without padding (22 characters), the form of
  * Python's `secrets.token_urlsafe(16)`.
  *
  * @since 0.1.0

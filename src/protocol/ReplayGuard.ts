@@ -1,8 +1,8 @@
 /**
- * The freshness and replay checks every signed frame passes after its HMAC, per session and direction:
- * `ts` within ±60 s of the receiver's clock, `seq` strictly increasing, and each nonce used once within
- * 180 s (at most 4096 remembered, oldest evicted first). The rules and their order follow z4j-core's
- * `ReplayGuard`.
+ * The freshness and replay checks every signed frame passes after its HMAC, per session and direction.
+ * `ts` must be within ±60 s of the receiver's clock and `seq` must increase strictly. Each nonce may be
+ * used once within 180 s, with at most 4096 remembered and the oldest evicted first. The rules and
+ * their order follow z4j-core's `ReplayGuard`.
  *
  * @since 0.1.0
  */

@@ -100,9 +100,9 @@ export const decodeHmacSecret = (text: string): Uint8Array => {
 const uuidLabel = Buffer.from("z4j-project-secret-v1:", "ascii")
 
 /**
- * Reads a UUID the way Python's `uuid.UUID(text)` does (case-insensitive; hyphens, braces and a
- * `urn:uuid:` prefix allowed) and returns its 16 bytes in `bytes_le` order: the first three groups
- * byte-reversed, the last two as written.
+ * Reads a UUID the way Python's `uuid.UUID(text)` does, case-insensitively and with optional hyphens,
+ * braces and `urn:uuid:` prefix. Returns its 16 bytes in `bytes_le` order, which reverses the bytes of
+ * the first three groups and keeps the last two as written.
  *
  * @since 0.1.0
  * @category secrets
@@ -186,7 +186,7 @@ const signatureMatches = (expectedHex: string, received: string): boolean => {
 }
 
 /**
- * Whether the frame's `hmac` matches its envelope under `secret` and `binding` (constant-time
+ * Checks whether the frame's `hmac` matches its envelope under `secret` and `binding` (constant-time
  * comparison). Returns false for invalid JSON, a non-object frame or a missing `hmac`; throws only
  * {@link InvalidSecret} for a secret under 32 bytes.
  *
@@ -253,9 +253,15 @@ const signWith = (secret: Uint8Array, binding: QuotedBinding, fields: SignedFram
   const ts = quoteString(fields.ts)
   const type = quoteString(fields.type)
   const seq = String(fields.seq)
-  // Keys in code point order, so both texts are canonical without a parse.
-  const envelope = `{"agent_id":${binding.agentId},"id":${id},"nonce":${nonce},"payload":${fields.payload},"project_id":${binding.projectId},"seq":${seq},"session_id":${binding.sessionId},"ts":${ts},"type":${type},"v":2}`
-  const hmac = createHmac("sha256", secret).update(envelope).digest("hex")
+  // Keys in code point order, so both texts are canonical without a parse. The envelope is fed to the
+  // HMAC in three parts, because concatenating it first would copy the whole payload once more.
+  const hmac = createHmac("sha256", secret)
+    .update(`{"agent_id":${binding.agentId},"id":${id},"nonce":${nonce},"payload":`)
+    .update(fields.payload)
+    .update(
+      `,"project_id":${binding.projectId},"seq":${seq},"session_id":${binding.sessionId},"ts":${ts},"type":${type},"v":2}`
+    )
+    .digest("hex")
   return `{"hmac":"${hmac}","id":${id},"nonce":${nonce},"payload":${fields.payload},"seq":${seq},"ts":${ts},"type":${type},"v":2}`
 }
 
@@ -387,11 +393,14 @@ export class FrameVerifier {
       )
     }
 
-    const seq = frame.get("seq")
+    let seq: unknown = frame.get("seq")
+    if (seq instanceof LosslessNumber) {
+      // A float lexeme such as 1.0 is not an int for Python, so it is passed on as a string and fails.
+      seq = seq.isFloat ? seq.lexeme : seq.toValue()
+    }
     const checked = this.guard.check(
       {
-        // A float lexeme such as 1.0 is not an int for Python, so it is passed on as a string and fails.
-        seq: seq instanceof LosslessNumber ? (seq.isFloat ? seq.lexeme : seq.toValue()) : seq,
+        seq,
         nonce: frame.get("nonce"),
         ts: frame.get("ts")
       },

@@ -165,14 +165,16 @@ describe("decoders", () => {
     }
     const result = decodeHelloAck(bad)
     expect(issuesOf(result)).toEqual(["payload.heartbeat_interval_seconds", "payload.max_frame_size_bytes"])
-    expect(Either.isLeft(result) && result.left.message).toMatch(
+    expect(Either.isLeft(result)).toBe(true)
+    expect(Either.isLeft(result) ? result.left.message : "").toMatch(
       /payload\.heartbeat_interval_seconds: .*between 1 and 3600/
     )
   })
 
   it("hello_ack wrong type", () => {
     const result = decodeHelloAck({ ...helloAck, type: "command" })
-    expect(Either.isLeft(result) && result.left.message).toContain('expected hello_ack, got type "command"')
+    expect(Either.isLeft(result)).toBe(true)
+    expect(Either.isLeft(result) ? result.left.message : "").toContain('expected hello_ack, got type "command"')
     expect(Either.isLeft(decodeHelloAck("not json"))).toBe(true)
   })
 
@@ -212,7 +214,9 @@ describe("decoders", () => {
       issuesOf(decodeBrainFrame({ ...signedHeader, type: "event_batch_ack", payload: { acked_id: "x".repeat(65) } }))
     ).toEqual(["payload.acked_id"])
     const error = decodeBrainFrame({ ...signedHeader, type: "error", payload: { code: "c", message: "m" } })
-    expect(Either.isRight(error) && error.right.type === "error" && error.right.payload.fatal).toBe(false)
+    const errorFrame = Either.getOrThrow(error)
+    expect(errorFrame.type).toBe("error")
+    expect(errorFrame.type === "error" ? errorFrame.payload.fatal : undefined).toBe(false)
   })
 
   it("brain decoder rejects agent types", () => {
