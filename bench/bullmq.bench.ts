@@ -4,8 +4,9 @@
  *
  * Each run adds the jobs in bulk, then starts the Worker and times it until every job completed. The
  * adapter runs with its sink rendering each event to JSON, which approximates the agent's own cost per
- * event (the dispatcher and buffer are not included). Two adapter set-ups are measured: Worker events
- * only, and Worker events plus the queue's event stream (the default, which reads each added job once).
+ * event (the dispatcher and buffer are not included). Three adapter set-ups are measured: Worker events
+ * only with a sink that discards them, Worker events only, and Worker events plus the queue's event
+ * stream (the default, which reads each added job once).
  */
 import { Queue, Worker } from "bullmq"
 import * as Effect from "effect/Effect"
@@ -21,7 +22,7 @@ const jobsPerRun = Number(process.argv[2] ?? 5_000)
 const rounds = Number(process.argv[3] ?? 4)
 const concurrency = 50
 
-type Variant = "none" | "workers" | "workers+events"
+type Variant = "none" | "workers, no render" | "workers" | "workers+events"
 
 const server = await startRedis()
 const connection = { host: "127.0.0.1", port: server.port }
@@ -44,6 +45,9 @@ const jsonSink: EventSink = {
   registry: () => undefined
 }
 
+// Separates the adapter's own cost from the cost of rendering its events.
+const discardSink: EventSink = { emit: () => undefined, registry: () => undefined }
+
 const runOnce = async (variant: Variant): Promise<number> => {
   const name = `bench-${process.pid}-${++runIndex}`
   const queue = new Queue(name, { connection })
@@ -59,7 +63,9 @@ const runOnce = async (variant: Variant): Promise<number> => {
         )
       )
       await Effect.runPromise(
-        Scope.extend(adapter.start(jsonSink), scope).pipe(Logger.withMinimumLogLevel(LogLevel.Warning))
+        Scope.extend(adapter.start(variant === "workers, no render" ? discardSink : jsonSink), scope).pipe(
+          Logger.withMinimumLogLevel(LogLevel.Warning)
+        )
       )
     }
     for (let offset = 0; offset < jobsPerRun; offset += 1_000) {
@@ -90,7 +96,7 @@ const runOnce = async (variant: Variant): Promise<number> => {
   }
 }
 
-const variants: ReadonlyArray<Variant> = ["none", "workers", "workers+events"]
+const variants: ReadonlyArray<Variant> = ["none", "workers, no render", "workers", "workers+events"]
 const results = new Map<Variant, Array<number>>(variants.map((variant) => [variant, []]))
 
 // One warm-up run per variant, not counted.
@@ -120,7 +126,7 @@ console.log(`\n${jobsPerRun} jobs per run, ${rounds} rounds, concurrency ${concu
 for (const variant of variants) {
   const value = median(results.get(variant)!)
   console.log(
-    `  ${variant.padEnd(15)} ${Math.round(value).toString().padStart(7)}  ratio ${(value / baseline).toFixed(3)}`
+    `  ${variant.padEnd(20)} ${Math.round(value).toString().padStart(7)}  ratio ${(value / baseline).toFixed(3)}`
   )
 }
 console.log(

@@ -196,6 +196,7 @@ export const make = (options: Options): Effect.Effect<EngineAdapter, InvalidOpti
             runLog(Effect.logWarning(message).pipe(Effect.annotateLogs({ adapter: name, ...annotations })))
         }
         const current = new Reporter(sink, codec, log)
+        current.streamsActive = options.queueEvents !== false
         reporter = current
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {

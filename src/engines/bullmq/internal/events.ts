@@ -111,6 +111,11 @@ export class Reporter {
   /** Dedupe keys of the events already emitted. */
   private readonly emitted = new BoundedSet(50_000)
   /**
+   * Whether a QueueEvents stream reports jobs too. Without one, each event has a single source, so the
+   * dedupe keys and the set of local jobs are skipped: they are a visible share of the per-job cost.
+   */
+  streamsActive = false
+  /**
    * Task ids a local Worker has taken. The QueueEvents stream leaves their execution events to the Worker.
    * NOTE: when a worker in another process runs a retry of such a job, the stream does not report that
    * attempt. Only that process's own adapter reports it, if it has one.
@@ -157,7 +162,7 @@ export class Reporter {
 
   /** Emits `event` unless an event with the same dedupe key went out before. */
   emit(event: TaskEvent, dedupeKey: string | undefined): void {
-    if (dedupeKey !== undefined && !this.emitted.add(dedupeKey)) return
+    if (this.streamsActive && dedupeKey !== undefined && !this.emitted.add(dedupeKey)) return
     try {
       this.sink.emit(event)
     } catch (error) {
@@ -181,7 +186,7 @@ export class Reporter {
       engine: engineName,
       taskId,
       ...(occurredAtMillis !== undefined && occurredAtMillis > 0 ? { occurredAt: new Date(occurredAtMillis) } : {}),
-      data: withBaseData(queue, job, kind, data)
+      data: withBaseData(queue, job, data)
     }
     this.emit(event, attempt === undefined ? undefined : `${taskId}|${kind}|${attempt}`)
   }
@@ -301,7 +306,7 @@ export class Reporter {
       }
     const onActive = guard("active", (job: Job) => {
       const taskId = this.codec.format(queue, String(job.id))
-      this.localJobs.add(taskId)
+      if (this.streamsActive) this.localJobs.add(taskId)
       if (active.size < 10_000) active.set(taskId, job.name)
       if (job.attemptsStarted <= 1) this.received(queue, job)
       this.started(queue, job, label)
@@ -331,24 +336,16 @@ export class Reporter {
 }
 
 /**
- * Adds the keys every job event carries to `data`, in place. Each kind carries the one timestamp it is
- * about (`enqueued_at`, `started_at` or `finished_at`), because formatting dates is a visible part of the
- * per-event cost on a busy worker.
+ * Adds the keys every job event carries to `data`, in place. The job's timestamps (enqueued, processed,
+ * finished) are the events' `occurredAt` instead of data keys, because formatting dates is a visible part
+ * of the per-event cost on a busy worker.
  */
-const withBaseData = (
-  queue: string,
-  job: Job,
-  kind: EventKind,
-  data: Record<string, unknown>
-): Record<string, unknown> => {
+const withBaseData = (queue: string, job: Job, data: Record<string, unknown>): Record<string, unknown> => {
   data.task_name = job.name
   data.queue = queue
   data.job_id = job.id ?? null
   data.attempts = job.opts?.attempts ?? 1
   data.attempts_made = job.attemptsMade
-  if (kind === "task.received") data.enqueued_at = isoTime(job.timestamp)
-  else if (kind === "task.started") data.started_at = isoTime(job.processedOn)
-  else if (kind !== "task.retried") data.finished_at = isoTime(job.finishedOn)
   const label = priorityLabel(job.opts?.priority ?? job.priority)
   if (label !== undefined) data.priority = label
   return data
@@ -403,6 +400,7 @@ export class StreamReporter {
     private readonly source: StreamSource,
     private readonly fetchJob: (queue: Queue, jobId: string) => Promise<Job | undefined>
   ) {
+    reporter.streamsActive = true
     const events = source.events
     const names = ["added", "active", "progress", "completed", "failed", "waiting", "delayed", "removed", "stalled"]
     const listeners = names.map(

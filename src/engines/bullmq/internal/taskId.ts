@@ -11,7 +11,10 @@ export const maxTaskIdLength = 200
 
 // `/` would break the brain's `/tasks/{engine}/{task_id}` route and `:` separates the parts, so both are
 // percent-encoded, together with `%` itself so that decoding is exact.
-const escapePart = (part: string): string => part.replace(/%/g, "%25").replace(/\//g, "%2F").replace(/:/g, "%3A")
+const needsEscape = /[%/:]/
+
+const escapePart = (part: string): string =>
+  needsEscape.test(part) ? part.replace(/%/g, "%25").replace(/\//g, "%2F").replace(/:/g, "%3A") : part
 
 const unescapePart = (part: string): string => part.replace(/%3A/gi, ":").replace(/%2F/gi, "/").replace(/%25/g, "%")
 
@@ -30,7 +33,21 @@ export const makeCodec = (adapterPrefix: string | undefined, rememberedDigests =
   const head = adapterPrefix === undefined ? "" : `${escapePart(adapterPrefix)}:`
   const digests = new Map<string, JobRef>()
 
+  // The listeners of one job event format the same id several times in a row.
+  let lastQueue = ""
+  let lastJobId = ""
+  let lastTaskId = ""
+
   const format = (queue: string, jobId: string): string => {
+    if (queue === lastQueue && jobId === lastJobId && lastTaskId !== "") return lastTaskId
+    const taskId = formatUncached(queue, jobId)
+    lastQueue = queue
+    lastJobId = jobId
+    lastTaskId = taskId
+    return taskId
+  }
+
+  const formatUncached = (queue: string, jobId: string): string => {
     const plain = `${head}${escapePart(queue)}:${escapePart(jobId)}`
     if (plain.length <= maxTaskIdLength) return plain
     const digest = `${head}${escapePart(queue).slice(0, 80)}:~${createHash("sha256").update(plain).digest("hex").slice(0, 40)}`
