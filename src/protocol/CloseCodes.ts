@@ -71,7 +71,9 @@ const entries: ReadonlyArray<CloseCodeInfo> = [
   {
     code: 4003,
     name: "agent_revoked",
-    failureClass: "terminal",
+    // Not terminal: only a version refusal stops the agent. A revoked token is refused with 4401 on the
+    // next connect, and the long auth backoff keeps that from becoming a hot loop.
+    failureClass: "auth",
     meaning: "The agent was revoked in the brain, which closed all its connections.",
     remedy: "Create a new agent in the brain's dashboard and configure its token (Z4J_TOKEN) and hmac_secret."
   },

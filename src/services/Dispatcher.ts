@@ -6,8 +6,13 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { EventSink, TaskEvent } from "../engines/EngineAdapter.js"
+import type { AgentConfig } from "./AgentConfig.js"
+import type { EventBuffer } from "./EventBuffer.js"
+import * as internal from "./internal/dispatcher.js"
+import type { Redactor } from "./Redactor.js"
 
 /**
  * @since 0.1.0
@@ -46,3 +51,28 @@ export interface DispatcherShape {
  * @category tags
  */
 export class Dispatcher extends Context.Tag("z4j-agent/Dispatcher")<Dispatcher, DispatcherShape>() {}
+
+/**
+ * The dispatcher with the hooks the connection supervisor drives (attach a session, apply acks,
+ * drain at shutdown). Not needed by adapters.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class DispatcherRuntime extends Context.Tag("z4j-agent/DispatcherRuntime")<
+  DispatcherRuntime,
+  internal.DispatcherRuntime
+>() {}
+
+/**
+ * Provides {@link Dispatcher} and {@link DispatcherRuntime}; its background fiber lives as long as the layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<Dispatcher | DispatcherRuntime, never, AgentConfig | EventBuffer | Redactor> =
+  Layer.scopedContext(
+    Effect.map(internal.make, (runtime) =>
+      Context.make(Dispatcher, runtime).pipe(Context.add(DispatcherRuntime, runtime))
+    )
+  )

@@ -1,0 +1,131 @@
+/**
+ * The agent's layers, composed. `layer(options)` builds a complete agent from explicit options over
+ * the `Z4J_*` environment; `Z4jLive` is the same from the environment alone.
+ *
+ * @since 0.1.0
+ */
+
+import { createHash } from "node:crypto"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Agent from "../services/Agent.js"
+import * as AgentConfig from "../services/AgentConfig.js"
+import * as AgentState from "../services/AgentState.js"
+import * as CommandRouter from "../services/CommandRouter.js"
+import * as Connection from "../services/Connection.js"
+import * as Dispatcher from "../services/Dispatcher.js"
+import * as EngineRegistry from "../services/EngineRegistry.js"
+import * as MemoryBuffer from "../services/EventBuffer/Memory.js"
+import type { EventBuffer } from "../services/EventBuffer.js"
+import * as Heartbeat from "../services/Heartbeat.js"
+import * as HelloBuilder from "../services/HelloBuilder.js"
+import * as Redactor from "../services/Redactor.js"
+import * as Supervisor from "../services/Supervisor.js"
+
+/**
+ * Everything the agent's layer provides.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Services =
+  | Agent.Agent
+  | AgentConfig.AgentConfig
+  | AgentState.AgentState
+  | Dispatcher.Dispatcher
+  | Dispatcher.DispatcherRuntime
+  | EngineRegistry.EngineRegistry
+  | EventBuffer
+  | HelloBuilder.HelloBuilder
+  | Redactor.Redactor
+  | CommandRouter.CommandRouter
+
+/**
+ * Options of {@link layer}: the agent's settings, plus redaction patterns.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends AgentConfig.AgentOptions {
+  readonly redaction?: Omit<Redactor.RedactorOptions, "maxStringBytes">
+}
+
+/**
+ * A folder name for this agent's buffers: the same brain, project and token always give the same
+ * name, so a restarted worker finds what the last one left, and the token itself never reaches disk.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const agentKey = (config: AgentConfig.AgentConfigShape): string =>
+  createHash("sha256")
+    .update(`${config.brainUrl}\n${config.projectId}\n${Redacted.value(config.token)}`)
+    .digest("hex")
+    .slice(0, 24)
+
+const bufferLayer = Layer.unwrapEffect(
+  Effect.map(AgentConfig.AgentConfig, (config) =>
+    config.buffer === "memory"
+      ? MemoryBuffer.layer({ maxEvents: config.bufferMaxEvents, maxBytes: config.bufferMaxBytes })
+      : // TODO: the durable SQLite buffer replaces this once it lands.
+        MemoryBuffer.layer({ maxEvents: config.bufferMaxEvents, maxBytes: config.bufferMaxBytes })
+  )
+)
+
+const redactorLayer = (options: Options) =>
+  Layer.unwrapEffect(
+    Effect.map(AgentConfig.AgentConfig, (config) =>
+      options.redaction === undefined
+        ? Redactor.layerConfig
+        : Redactor.layer({ ...options.redaction, maxStringBytes: config.maxPayloadBytes })
+    )
+  )
+
+/**
+ * A complete agent. Building it starts connecting; releasing it flushes and says goodbye.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}) => layerWith(options, Connection.layerWs)
+
+/**
+ * {@link layer} with another transport, such as one that injects faults in tests.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWith = (options: Options, connection: Layer.Layer<Connection.Connection>) => {
+  const config = AgentConfig.layer(options)
+  const base = Layer.mergeAll(bufferLayer, redactorLayer(options), AgentState.layer, connection).pipe(
+    Layer.provideMerge(config)
+  )
+  const dispatcher = Dispatcher.layer.pipe(Layer.provideMerge(base))
+  const registry = EngineRegistry.layer.pipe(Layer.provideMerge(dispatcher))
+  const services = Layer.mergeAll(HelloBuilder.layer, CommandRouter.layer, Heartbeat.layer).pipe(
+    Layer.provideMerge(registry)
+  )
+  const supervisor = Supervisor.layer.pipe(Layer.provideMerge(services))
+  return Layer.scoped(Agent.Agent, Agent.make).pipe(Layer.provideMerge(supervisor))
+}
+
+/**
+ * The agent configured from the environment alone.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const Z4jLive = layer()
+
+/**
+ * Runs an agent until interrupted (with `NodeRuntime.runMain`, SIGINT and SIGTERM interrupt it and
+ * the agent says goodbye before the process exits).
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const runForever = (options: Options = {}): Effect.Effect<never, unknown> => Layer.launch(layer(options))
+
+export type { ConfigError }

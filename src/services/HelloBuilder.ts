@@ -1,0 +1,117 @@
+/**
+ * Builds the `hello` frame's payload from the agent's settings and the engines registered at the
+ * time of each connect, since the brain records capabilities only from the hello.
+ *
+ * @since 0.1.0
+ */
+
+import * as os from "node:os"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type { EngineAdapter } from "../engines/EngineAdapter.js"
+import { formatPydanticDatetime } from "../protocol/index.js"
+import { agentVersion, protocolVersion } from "../version.js"
+import { AgentConfig } from "./AgentConfig.js"
+import { EngineRegistry } from "./EngineRegistry.js"
+
+/**
+ * The `hello` payload, with the wire's field names.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HelloPayload {
+  readonly protocol_version: string
+  readonly agent_version: string
+  readonly framework: string
+  readonly engines: ReadonlyArray<string>
+  readonly schedulers: ReadonlyArray<string>
+  readonly capabilities: Readonly<Record<string, ReadonlyArray<string>>>
+  readonly host: Readonly<Record<string, string>>
+  readonly worker_id: string
+  readonly worker_role: string | null
+  readonly worker_pid: number
+  readonly worker_started_at: string
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface HelloBuilderShape {
+  readonly build: Effect.Effect<HelloPayload>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class HelloBuilder extends Context.Tag("z4j-agent/HelloBuilder")<HelloBuilder, HelloBuilderShape>() {}
+
+const sortedUnique = (values: Iterable<string>): Array<string> => [...new Set(values)].sort()
+
+/**
+ * The capability map: each engine name maps to the union of its adapters' tokens (the brain looks
+ * capabilities up by engine name), each adapter registered under another name also appears under its
+ * own name, and each scheduler under its scheduler name.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const capabilityMap = (adapters: ReadonlyArray<EngineAdapter>): Record<string, Array<string>> => {
+  const tokens = new Map<string, Set<string>>()
+  const add = (key: string, values: ReadonlyArray<string>) => {
+    const set = tokens.get(key) ?? new Set<string>()
+    for (const value of values) set.add(value)
+    tokens.set(key, set)
+  }
+  for (const adapter of adapters) {
+    add(adapter.engine, adapter.capabilities)
+    if (adapter.name !== adapter.engine) add(adapter.name, adapter.capabilities)
+    if (adapter.scheduler !== undefined) add(adapter.scheduler.name, adapter.scheduler.capabilities)
+  }
+  return Object.fromEntries([...tokens].map(([key, set]) => [key, sortedUnique(set)]))
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<HelloBuilderShape, never, AgentConfig | EngineRegistry> = Effect.gen(function* () {
+  const config = yield* AgentConfig
+  const registry = yield* EngineRegistry
+  const startedAtMillis = yield* Clock.currentTimeMillis
+  // Stable for the life of the process: the brain keys worker slots by (agent, worker_id), and a
+  // reconnect with the same id replaces the old slot instead of adding one.
+  const workerId = `${config.framework}-${process.pid}-${startedAtMillis}`
+  const host = {
+    name: config.agentName,
+    hostname: os.hostname(),
+    platform: `${process.platform}-${process.arch}`,
+    runtime: `node ${process.versions.node}`
+  }
+
+  const build = Effect.map(registry.adapters, (adapters) => ({
+    protocol_version: protocolVersion,
+    agent_version: agentVersion,
+    framework: config.framework,
+    engines: sortedUnique(adapters.map((adapter) => adapter.engine)),
+    schedulers: sortedUnique(adapters.flatMap((adapter) => (adapter.scheduler ? [adapter.scheduler.name] : []))),
+    capabilities: capabilityMap(adapters),
+    host,
+    worker_id: workerId,
+    worker_role: config.workerRole,
+    worker_pid: process.pid,
+    worker_started_at: formatPydanticDatetime(new Date(startedAtMillis))
+  }))
+
+  return { build }
+})
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<HelloBuilder, never, AgentConfig | EngineRegistry> = Layer.effect(HelloBuilder, make)

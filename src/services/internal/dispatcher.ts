@@ -1,0 +1,341 @@
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import * as SubscriptionRef from "effect/SubscriptionRef"
+import type { EventSink, RegistryDelta, TaskEvent } from "../../engines/EngineAdapter.js"
+import { uuidV7 } from "../../internal/uuid.js"
+import { formatPydanticDatetime, newEventBatchId, renderCanonical } from "../../protocol/index.js"
+import type { JsonValue } from "../../protocol/JsonValue.js"
+import { AgentConfig } from "../AgentConfig.js"
+import { AgentState, type LiveSession } from "../AgentState.js"
+import type { DispatcherShape, DispatcherStats } from "../Dispatcher.js"
+import { type BufferEntry, EventBuffer } from "../EventBuffer.js"
+import { Redactor } from "../Redactor.js"
+
+/** Bytes of an `event_batch` frame around its events: envelope keys, ids, nonce, hmac and `{"events":[]}`. */
+const frameOverheadBytes = 512
+
+interface InFlightBatch {
+  readonly ids: ReadonlyArray<number>
+  readonly bodies: ReadonlyArray<string>
+  readonly sentAtMillis: number
+}
+
+/** What the supervisor needs beyond the public dispatcher. */
+export interface DispatcherRuntime extends DispatcherShape {
+  /** Sends buffered events over `session` until the scope closes (the session ends). */
+  readonly attach: (session: LiveSession) => Effect.Effect<void, never, Scope.Scope>
+  /** Applies an `event_batch_ack`. */
+  readonly acknowledge: (ackedId: string) => Effect.Effect<void>
+  /** Queued `registry_delta` payloads, sent by the session when it can. */
+  readonly registryDeltas: Queue.Queue<RegistryDelta>
+  /** Refuses new events from now on (they are counted as dropped), for shutdown. */
+  readonly stopIntake: Effect.Effect<void>
+  /**
+   * Moves queued events into the buffer and waits until the brain has acknowledged everything
+   * buffered, or until `timeoutMillis`; returns how many events were still unacknowledged.
+   */
+  readonly drain: (timeoutMillis: number) => Effect.Effect<number>
+}
+
+export const make: Effect.Effect<DispatcherRuntime, never, AgentConfig | EventBuffer | Redactor | Scope.Scope> =
+  Effect.gen(function* () {
+    const config = yield* AgentConfig
+    const buffer = yield* EventBuffer
+    const redactor = yield* Redactor
+    const state = yield* Effect.serviceOption(AgentState)
+
+    let intake: Array<TaskEvent> = []
+    let intakeOpen = true
+    let acceptedTotal = 0
+    let droppedAtIntakeTotal = 0
+    let rejectedTotal = 0
+    let ackedTotal = 0
+    let lastFlushAtMillis: number | null = null
+    let intakeDropStreak = 0
+    let rejectStreak = 0
+
+    // One slot is enough: a wake-up that finds one pending already has nothing to add.
+    const pumpWake = yield* Queue.sliding<void>(1)
+    const senderWake = yield* Queue.sliding<void>(1)
+    const registryDeltas = yield* Queue.sliding<RegistryDelta>(1024)
+    const inFlight = new Map<string, InFlightBatch>()
+    const ackWaiters = new Set<Deferred.Deferred<void>>()
+
+    const emitUnsafe = (event: TaskEvent): void => {
+      if (!intakeOpen || intake.length >= config.intakeCapacity) {
+        droppedAtIntakeTotal += 1
+        intakeDropStreak += 1
+        if (intakeDropStreak === 1) {
+          // Logged from the pump, not here: this runs on the host's call stack.
+          pumpWake.unsafeOffer(undefined)
+        }
+        return
+      }
+      if (intakeDropStreak > 0) intakeDropStreak = -intakeDropStreak
+      intake.push(event)
+      acceptedTotal += 1
+      if (intake.length === 1 || intake.length >= config.maxBatchEvents) pumpWake.unsafeOffer(undefined)
+    }
+
+    const sink: EventSink = {
+      emit: (event) => {
+        try {
+          emitUnsafe(event)
+        } catch {
+          // A host value whose property access throws must not reach the host's call stack.
+          droppedAtIntakeTotal += 1
+        }
+      },
+      registry: (delta) => {
+        registryDeltas.unsafeOffer(delta)
+      }
+    }
+
+    const renderEvent = (event: TaskEvent, nowMillis: number): string => {
+      const occurredAt =
+        event.occurredAt instanceof Date && !Number.isNaN(event.occurredAt.getTime())
+          ? event.occurredAt
+          : new Date(nowMillis)
+      const redacted = redactor.redact({
+        kind: event.kind,
+        engine: event.engine,
+        task_id: event.taskId,
+        data: event.data
+      }) as { readonly [key: string]: JsonValue }
+      const data = redacted.data
+      return renderCanonical({
+        id: uuidV7(nowMillis),
+        kind: redacted.kind ?? null,
+        engine: redacted.engine ?? null,
+        task_id: redacted.task_id ?? null,
+        occurred_at: formatPydanticDatetime(occurredAt),
+        data: data !== null && typeof data === "object" && !Array.isArray(data) ? data : {}
+      })
+    }
+
+    const logDropStreaks = Effect.gen(function* () {
+      if (intakeDropStreak === 1) {
+        intakeDropStreak = 2
+        yield* Effect.logWarning(
+          `intake queue full (${config.intakeCapacity} events): dropping new events until the agent catches up; the count is reported as dropped_events`
+        )
+      } else if (intakeDropStreak < 0) {
+        yield* Effect.logInfo(`intake accepting events again after dropping ${-intakeDropStreak}`)
+        intakeDropStreak = 0
+      }
+    })
+
+    /** Moves every queued event into the buffer. */
+    const pumpOnce = Effect.gen(function* () {
+      yield* logDropStreaks
+      if (intake.length === 0) return
+      const events = intake
+      intake = []
+      const nowMillis = yield* Clock.currentTimeMillis
+      const bodies: Array<string> = []
+      for (const event of events) {
+        try {
+          bodies.push(renderEvent(event, nowMillis))
+          if (rejectStreak > 0) rejectStreak = 0
+        } catch (error) {
+          rejectedTotal += 1
+          rejectStreak += 1
+          if (rejectStreak === 1) {
+            yield* Effect.logWarning("event could not be serialized and was dropped (counted in dropped_events)", error)
+          }
+        }
+      }
+      if (bodies.length > 0) {
+        yield* buffer.append(bodies)
+        senderWake.unsafeOffer(undefined)
+      }
+    })
+
+    yield* Effect.gen(function* () {
+      yield* Queue.take(pumpWake).pipe(Effect.timeout(config.flushIntervalMillis), Effect.ignore)
+      yield* pumpOnce
+    }).pipe(
+      Effect.catchAllCause((cause) => Effect.logWarning("dispatcher intake failed; retrying", cause)),
+      Effect.forever,
+      Effect.annotateLogs("module", "Dispatcher"),
+      Effect.forkScoped
+    )
+
+    const notifyAck = Effect.sync(() => {
+      for (const waiter of ackWaiters) Deferred.unsafeDone(waiter, Effect.void)
+    })
+
+    const acknowledge = (ackedId: string): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        const batch = inFlight.get(ackedId)
+        if (batch === undefined) {
+          yield* Effect.logDebug("event_batch_ack for a batch that is not in flight", { ackedId })
+          return
+        }
+        inFlight.delete(ackedId)
+        yield* buffer.remove(batch.ids)
+        ackedTotal += batch.ids.length
+        senderWake.unsafeOffer(undefined)
+        yield* notifyAck
+      })
+
+    const attach = (session: LiveSession): Effect.Effect<void, never, Scope.Scope> =>
+      Effect.gen(function* () {
+        // A new session re-sends everything still buffered: the acks of the old one can no longer come.
+        inFlight.clear()
+        let cursor = 0
+        let ackSeen = false
+        let legacyWarned = false
+        const maxBatchBytes = Math.max(1024, session.maxFrameBytes - frameOverheadBytes)
+
+        const sendBatch = (ids: ReadonlyArray<number>, bodies: ReadonlyArray<string>) =>
+          Effect.gen(function* () {
+            const batchId = newEventBatchId()
+            const payload = `{"events":[${bodies.join(",")}]}`
+            const nowMillis = yield* Clock.currentTimeMillis
+            inFlight.set(batchId, { ids, bodies, sentAtMillis: nowMillis })
+            yield* session.send("event_batch", batchId, payload)
+            lastFlushAtMillis = nowMillis
+          })
+
+        const fill = Effect.gen(function* () {
+          while (inFlight.size < config.maxInFlightBatches) {
+            const entries: ReadonlyArray<BufferEntry> = yield* buffer.read(cursor, config.maxBatchEvents, maxBatchBytes)
+            if (entries.length === 0) return
+            const tooLarge = entries.filter((entry) => entry.bytes > maxBatchBytes)
+            if (tooLarge.length > 0) {
+              yield* buffer.discard(
+                tooLarge.map((entry) => entry.id),
+                `larger than the brain's maximum frame size (${session.maxFrameBytes} bytes)`
+              )
+              yield* Effect.logWarning(
+                `discarded ${tooLarge.length} event(s) larger than the brain's maximum frame size of ${session.maxFrameBytes} bytes`
+              )
+            }
+            const deliverable = entries.filter((entry) => entry.bytes <= maxBatchBytes)
+            cursor = entries[entries.length - 1]!.id
+            if (deliverable.length > 0) {
+              yield* sendBatch(
+                deliverable.map((entry) => entry.id),
+                deliverable.map((entry) => entry.body)
+              )
+            }
+          }
+        })
+
+        // Batches the brain has not acknowledged in time: a brain that has acked before lost them (its
+        // commit failed), so they go out again once; a brain that never acks predates acks, and its
+        // batches count as delivered, as the reference agent does.
+        const expireAcks = Effect.gen(function* () {
+          const nowMillis = yield* Clock.currentTimeMillis
+          for (const [batchId, batch] of [...inFlight]) {
+            if (nowMillis - batch.sentAtMillis < config.ackTimeoutMillis) continue
+            inFlight.delete(batchId)
+            if (ackSeen) {
+              yield* Effect.logWarning(
+                `no event_batch_ack for batch ${batchId} after ${config.ackTimeoutMillis} ms; sending its ${batch.ids.length} events again`
+              )
+              yield* sendBatch(batch.ids, batch.bodies)
+            } else {
+              if (!legacyWarned) {
+                legacyWarned = true
+                yield* Effect.logWarning(
+                  `the brain has sent no event_batch_ack in ${config.ackTimeoutMillis} ms; treating batches as delivered on send (brains before protocol acks)`
+                )
+              }
+              yield* buffer.remove(batch.ids)
+              ackedTotal += batch.ids.length
+              yield* notifyAck
+            }
+          }
+        })
+
+        const acknowledgeInSession = (ackedId: string) =>
+          Effect.zipRight(
+            Effect.sync(() => {
+              ackSeen = true
+            }),
+            acknowledge(ackedId)
+          )
+        sessionAcknowledge = acknowledgeInSession
+
+        yield* Effect.gen(function* () {
+          yield* fill
+          yield* expireAcks
+          yield* Queue.take(senderWake).pipe(Effect.timeout(config.flushIntervalMillis), Effect.ignore)
+        }).pipe(
+          Effect.forever,
+          Effect.catchAllCause((cause) =>
+            Effect.logDebug("event sender stopped with the session", cause).pipe(Effect.as(undefined))
+          ),
+          Effect.annotateLogs({ module: "Dispatcher", session: session.sessionId }),
+          Effect.forkScoped
+        )
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            sessionAcknowledge = acknowledge
+            inFlight.clear()
+          })
+        )
+      })
+
+    let sessionAcknowledge: (ackedId: string) => Effect.Effect<void> = acknowledge
+
+    const flush = Effect.zipRight(
+      pumpOnce,
+      Effect.sync(() => {
+        senderWake.unsafeOffer(undefined)
+      })
+    )
+
+    const stats: Effect.Effect<DispatcherStats> = Effect.sync(() => ({
+      acceptedTotal,
+      droppedAtIntakeTotal,
+      rejectedTotal,
+      ackedTotal,
+      inFlightBatches: inFlight.size,
+      lastFlushAtMillis
+    }))
+
+    const drain = (timeoutMillis: number): Effect.Effect<number> =>
+      Effect.gen(function* () {
+        yield* flush
+        const waitForEmpty = Effect.gen(function* () {
+          while (true) {
+            const { depth } = yield* buffer.stats
+            if (depth === 0) return
+            const session = state._tag === "Some" ? yield* SubscriptionRef.get(state.value.session) : Option.none()
+            if (Option.isNone(session)) return
+            const waiter = yield* Deferred.make<void>()
+            ackWaiters.add(waiter)
+            senderWake.unsafeOffer(undefined)
+            yield* Deferred.await(waiter).pipe(
+              Effect.timeout(config.flushIntervalMillis),
+              Effect.ignore,
+              Effect.ensuring(Effect.sync(() => ackWaiters.delete(waiter)))
+            )
+          }
+        })
+        yield* waitForEmpty.pipe(Effect.timeout(timeoutMillis), Effect.ignore)
+        const { depth } = yield* buffer.stats
+        return depth
+      })
+
+    return {
+      sink,
+      emit: (event) => Effect.sync(() => sink.emit(event)),
+      flush,
+      stats,
+      attach,
+      acknowledge: (ackedId) => Effect.suspend(() => sessionAcknowledge(ackedId)),
+      registryDeltas,
+      stopIntake: Effect.sync(() => {
+        intakeOpen = false
+      }),
+      drain
+    }
+  })
