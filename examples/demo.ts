@@ -100,6 +100,10 @@ const worker = (brain: TestBrain.TestBrainShape | undefined) =>
     )
 
     let allOk = true
+    yield* waitUntil(
+      "the agent to connect",
+      Effect.map(agent.status, (status) => status.sessionId ?? undefined)
+    )
     if (brain !== undefined) {
       const cancelId = brain.sendCommand({
         action: "cancel_task",
