@@ -1,24 +1,60 @@
 /**
- * Scrubs secrets from events before they are buffered, and turns any host value into JSON-safe form.
+ * Scrubs secrets and personal data from everything the agent buffers or sends (events, command results,
+ * schedule snapshots), and turns any value a host application hands over into a JSON-safe copy.
+ *
+ * To change what is scrubbed, provide another layer for the {@link Redactor} tag.
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { Float, type JsonValue } from "../protocol/JsonValue.js"
-
-// TODO: interim implementation (key names and host-value sanitizing only) until the full redactor
-// with value shapes and truncation lands.
+import type { JsonValue } from "../protocol/JsonValue.js"
+import { compileExtraPattern } from "./internal/redactorPatterns.js"
+import { makeRedact } from "./internal/redactorWalk.js"
 
 /**
  * @since 0.1.0
  * @category models
  */
 export interface RedactorShape {
+  /**
+   * Returns a scrubbed, JSON-safe copy of `value`. Total: it never throws and never mutates `value`, and
+   * `redact(redact(x))` deep-equals `redact(x)`.
+   *
+   * - A key whose whole name, ignoring case, is a secret name (`password`, `token`, `api_key`, `cookie`,
+   *   `ssn`, `cvv`, ...) or matches an extra key pattern keeps its value's shape, but every leaf under it
+   *   (null, numbers and booleans included) becomes {@link marker}.
+   * - A string in which a value shape (JWT, bearer token, Stripe, Slack, GitHub, AWS, Google, Twilio or
+   *   SendGrid key, URL with a password, PEM private key header, e-mail address, US SSN) or an extra
+   *   value pattern occurs anywhere becomes {@link marker}, ignoring case.
+   * - A key that contains a value shape is renamed to the marker and its value is kept. When that name is
+   *   taken in the same object, it becomes `[REDACTED]#2`, `[REDACTED]#3` and so on, so no entry is lost.
+   * - A string longer than `maxStringBytes` in UTF-8 is cut at that byte, a split character becomes
+   *   U+FFFD, and `[...N more bytes truncated]` is appended with N the bytes removed. Value shapes are
+   *   searched in the cut text. Keys are cut the same way.
+   * - A value nested deeper than `maxDepth` (the argument is depth 0) becomes the marker, and so does
+   *   an object where it appears inside itself. An object reached twice along different paths is
+   *   copied twice.
+   * - As in `JSON.stringify`, `undefined`, functions and symbols are dropped from objects and become
+   *   null in arrays (the marker under a secret key), holes in sparse arrays become null, and symbol
+   *   keys are skipped.
+   * - NaN and ±Infinity become null, -0 becomes 0, bigints stay bigints, `Float` instances pass through
+   *   as they are, and boxed primitives are unwrapped.
+   * - A Date becomes its ISO string, or null when it is invalid. An Error becomes an object with its
+   *   `name`, `message`, `stack`, `cause` (when present) and own enumerable properties. A Map becomes an
+   *   object of its string-keyed entries and a Set becomes an array.
+   * - Typed arrays, Buffers, DataViews and ArrayBuffers become `[binary: N bytes]`; their bytes are never
+   *   copied.
+   * - An object with a `toJSON` method is replaced by what that method returns, as in `JSON.stringify`.
+   *   Any other object, a class instance or a null-prototype object, becomes an object of its own
+   *   enumerable string-keyed properties.
+   * - A property, `toJSON` method or Proxy trap that throws becomes `[unreadable: <error name>]`.
+   */
   readonly redact: (value: unknown) => JsonValue
 }
 
@@ -33,68 +69,107 @@ export class Redactor extends Context.Tag("z4j-agent/Redactor")<Redactor, Redact
  * @category models
  */
 export interface RedactorOptions {
+  /** Maximum UTF-8 length of a string before it is truncated, in bytes. Default 8192. */
   readonly maxStringBytes?: number
+  /** Maximum nesting depth; deeper values become the marker. Default 64, at most 1000. */
   readonly maxDepth?: number
+  /**
+   * Extra secret key names as JavaScript regular expression sources, matched against whole keys and
+   * ignoring case.
+   */
   readonly extraKeyPatterns?: ReadonlyArray<string>
+  /** Extra value shapes as JavaScript regular expression sources, searched in strings and ignoring case. */
   readonly extraValuePatterns?: ReadonlyArray<string>
 }
 
 /**
+ * The string that replaces a scrubbed value.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const marker = "[REDACTED]"
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMaxStringBytes = 8192
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMaxDepth = 64
+
+const maxDepthLimit = 1000
+
+/**
+ * An extra key or value pattern does not compile as a JavaScript regular expression
+ * (`reason: "syntax"`), or contains a repeated group that itself repeats, such as `(a+)+`, which can
+ * take exponential time on a near-miss (`reason: "backtracking"`).
+ *
  * @since 0.1.0
  * @category errors
  */
 export class InvalidRedactionPattern extends Data.TaggedError("InvalidRedactionPattern")<{
   readonly pattern: string
+  readonly kind: "key" | "value"
+  readonly reason: "syntax" | "backtracking"
   readonly cause: unknown
-}> {}
+}> {
+  override get message(): string {
+    const setting = this.kind === "key" ? "Z4J_REDACTION_EXTRA_KEY_PATTERNS" : "Z4J_REDACTION_EXTRA_VALUE_PATTERNS"
+    const option = this.kind === "key" ? "extraKeyPatterns" : "extraValuePatterns"
+    const problem =
+      this.reason === "syntax"
+        ? `is not a valid JavaScript regular expression (${describe(this.cause)}); fix its syntax`
+        : `repeats a group that already repeats (${describe(this.cause)}), which can backtrack for exponential time; rewrite it without the nested quantifier, for example (ab)+ in place of (a+b)+`
+    return `Invalid extra redaction ${this.kind} pattern "${this.pattern}": it ${problem}, or remove it from ${setting} (option ${option})`
+  }
+}
 
-const secretKeys = new Set(
-  "password password_confirmation password_hash passwd pwd old_password new_password secret secrets client_secret webhook_secret token access_token refresh_token id_token api_token bearer_token session_token api_key apikey api-key x-api-key x_api_key authorization auth credentials cookie set-cookie set_cookie ssn social_security social_security_number credit_card credit_card_number card_number cvv cvc".split(
-    " "
-  )
-)
+const describe = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
-const marker = "[REDACTED]"
+const compileAll = (
+  sources: ReadonlyArray<string>,
+  kind: "key" | "value"
+): Effect.Effect<ReadonlyArray<RegExp>, InvalidRedactionPattern> =>
+  Effect.forEach(sources, (pattern) => {
+    const compiled = compileExtraPattern(pattern, kind === "key")
+    return compiled instanceof RegExp
+      ? Effect.succeed(compiled)
+      : Effect.fail(new InvalidRedactionPattern({ pattern, kind, reason: compiled.reason, cause: compiled.cause }))
+  })
+
+const checkLimit = (name: string, value: number, min: number, max: number): Effect.Effect<number> =>
+  Number.isInteger(value) && value >= min && value <= max
+    ? Effect.succeed(value)
+    : Effect.die(
+        new Cause.IllegalArgumentException(
+          `Redactor option ${name} must be an integer from ${min} to ${max}, got ${value}`
+        )
+      )
 
 /**
+ * Builds the default redactor. Fails with {@link InvalidRedactionPattern} when an extra pattern is
+ * invalid; an out-of-range `maxStringBytes` or `maxDepth` is a defect.
+ *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (options: RedactorOptions = {}): Effect.Effect<RedactorShape, InvalidRedactionPattern> =>
-  Effect.sync(() => {
-    const maxDepth = options.maxDepth ?? 64
-    const walk = (value: unknown, depth: number, seen: Set<object>, masked: boolean): JsonValue => {
-      if (depth > maxDepth) return marker
-      if (value === null || value === undefined) return masked ? marker : null
-      if (typeof value === "string") return masked ? marker : value
-      if (typeof value === "number")
-        return masked ? marker : Number.isFinite(value) ? (Object.is(value, -0) ? 0 : value) : null
-      if (typeof value === "boolean" || typeof value === "bigint") return masked ? marker : value
-      if (value instanceof Float) return masked ? marker : value
-      if (typeof value !== "object") return null
-      if (seen.has(value)) return marker
-      seen.add(value)
-      try {
-        if (Array.isArray(value)) return value.map((item) => walk(item, depth + 1, seen, masked))
-        if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString()
-        const out: Record<string, JsonValue> = {}
-        for (const key of Object.keys(value)) {
-          let item: unknown
-          try {
-            item = (value as Record<string, unknown>)[key]
-          } catch (error) {
-            out[key] = `[unreadable: ${error instanceof Error ? error.name : "error"}]`
-            continue
-          }
-          if (typeof item === "function" || typeof item === "symbol" || item === undefined) continue
-          out[key] = walk(item, depth + 1, seen, masked || secretKeys.has(key.toLowerCase()))
-        }
-        return out
-      } finally {
-        seen.delete(value)
-      }
-    }
-    return { redact: (value) => walk(value, 0, new Set(), false) }
+  Effect.gen(function* () {
+    const maxStringBytes = yield* checkLimit(
+      "maxStringBytes",
+      options.maxStringBytes ?? defaultMaxStringBytes,
+      1,
+      Number.MAX_SAFE_INTEGER
+    )
+    const maxDepth = yield* checkLimit("maxDepth", options.maxDepth ?? defaultMaxDepth, 0, maxDepthLimit)
+    const extraKeyPatterns = yield* compileAll(options.extraKeyPatterns ?? [], "key")
+    const extraValuePatterns = yield* compileAll(options.extraValuePatterns ?? [], "value")
+    return { redact: makeRedact({ marker, maxStringBytes, maxDepth, extraKeyPatterns, extraValuePatterns }) }
   })
 
 /**
@@ -104,13 +179,33 @@ export const make = (options: RedactorOptions = {}): Effect.Effect<RedactorShape
 export const layer = (options: RedactorOptions = {}): Layer.Layer<Redactor, InvalidRedactionPattern> =>
   Layer.effect(Redactor, make(options))
 
+const patternList = (name: string): Config.Config<ReadonlyArray<string>> =>
+  Config.map(Config.withDefault(Config.array(Config.string(), name), []), (patterns) =>
+    patterns.map((pattern) => pattern.trim()).filter((pattern) => pattern.length > 0)
+  )
+
 /**
+ * The default redactor configured from `Z4J_MAX_PAYLOAD_BYTES` (the string cap, default 8192) and the
+ * comma-separated `Z4J_REDACTION_EXTRA_KEY_PATTERNS` and `Z4J_REDACTION_EXTRA_VALUE_PATTERNS`. Each
+ * pattern is trimmed and empty entries are ignored. A pattern read this way cannot contain a comma, so a
+ * count such as `{2,5}` has to be passed through the `extraKeyPatterns` or `extraValuePatterns` option of
+ * {@link layer} instead.
+ *
  * @since 0.1.0
  * @category layers
  */
 export const layerConfig: Layer.Layer<Redactor, InvalidRedactionPattern | ConfigError.ConfigError> = Layer.effect(
   Redactor,
-  Effect.flatMap(Config.withDefault(Config.integer("Z4J_MAX_PAYLOAD_BYTES"), 8192), (maxStringBytes) =>
-    make({ maxStringBytes })
-  )
+  Effect.gen(function* () {
+    const maxStringBytes = yield* Config.integer("Z4J_MAX_PAYLOAD_BYTES").pipe(
+      Config.validate({
+        message: "Z4J_MAX_PAYLOAD_BYTES must be a positive number of bytes",
+        validation: (n) => n >= 1
+      }),
+      Config.withDefault(defaultMaxStringBytes)
+    )
+    const extraKeyPatterns = yield* patternList("Z4J_REDACTION_EXTRA_KEY_PATTERNS")
+    const extraValuePatterns = yield* patternList("Z4J_REDACTION_EXTRA_VALUE_PATTERNS")
+    return yield* make({ maxStringBytes, extraKeyPatterns, extraValuePatterns })
+  })
 )
