@@ -62,11 +62,13 @@ const notBeforeAlnum = "(?![a-z0-9])"
  *
  * Every shape starts with a literal prefix or is held to a boundary by a lookbehind, so the regex
  * engine tries each start position once and the combined search stays linear in the string length.
+ * `requires` is a character every match contains; shapes with one are only searched in strings that
+ * contain it, which spares most strings the costly e-mail search.
  *
  * @since 0.1.0
  * @category constants
  */
-export const valueShapes: ReadonlyArray<{ readonly name: string; readonly source: string }> = [
+export const valueShapes: ReadonlyArray<{ readonly name: string; readonly source: string; readonly requires?: "@" }> = [
   { name: "jwt", source: `${notAfterAlnum}eyJ[a-z0-9_-]+\\.[a-z0-9_-]+\\.[a-z0-9_-]*` },
   { name: "bearer", source: "bearer\\s+[a-z0-9._~+/-]{16,}" },
   { name: "stripe", source: `${notAfterAlnum}(?:(?:sk|pk|rk)_(?:live|test)|whsec)_[a-z0-9]{24,}` },
@@ -80,23 +82,41 @@ export const valueShapes: ReadonlyArray<{ readonly name: string; readonly source
   { name: "sendgrid-key", source: "SG\\.[a-z0-9_-]{22}\\.[a-z0-9_-]{43}" },
   {
     name: "url-with-password",
-    source: "(?:postgres(?:ql)?|mysql|mariadb|mongodb|rediss?|amqps?)(?:\\+[a-z0-9]+)?://[^\\s/?#@:]*:[^\\s@]+@"
+    // Starting at the literal "://" and checking the scheme behind it means only the positions of "://"
+    // start a search, not every letter of a long text.
+    source:
+      "://(?<=(?:postgres(?:ql)?|mysql|mariadb|mongodb|rediss?|amqps?)(?:\\+[a-z0-9]+)?://)[^\\s/?#@:]*:[^\\s@]+@",
+    requires: "@"
   },
   { name: "pem-private-key", source: "-----BEGIN[ a-z0-9]*PRIVATE KEY(?: BLOCK)?-----" },
   {
     name: "email",
-    source: "(?<![a-z0-9._%+-])[a-z0-9._%+-]+@[a-z0-9-]+(?:\\.[a-z0-9-]+)*\\.[a-z]{2,}"
+    // Starting at the "@" and looking back one character finds the same strings as a full local part,
+    // without trying every position of a long word as the start of one.
+    source: "@(?<=[a-z0-9._%+-]@)[a-z0-9-]+(?:\\.[a-z0-9-]+)*\\.[a-z]{2,}",
+    requires: "@"
   },
   { name: "us-ssn", source: "(?<![0-9])[0-9]{3}-[0-9]{2}-[0-9]{4}(?![0-9])" }
 ]
 
+const combine = (shapes: typeof valueShapes): RegExp =>
+  new RegExp(shapes.map((shape) => `(?:${shape.source})`).join("|"), "i")
+
 /**
- * All value shapes as one alternation, so a string is scanned once.
+ * The value shapes without a `requires` character, as one alternation so a string is scanned once.
  *
  * @since 0.1.0
  * @category constants
  */
-export const valueShapesPattern: RegExp = new RegExp(valueShapes.map((shape) => `(?:${shape.source})`).join("|"), "i")
+export const valueShapesPattern: RegExp = combine(valueShapes.filter((shape) => shape.requires === undefined))
+
+/**
+ * The value shapes that require an `@`, as one alternation.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const atValueShapesPattern: RegExp = combine(valueShapes.filter((shape) => shape.requires === "@"))
 
 /**
  * The length of the shortest string any value shape can match (`a@b.co`); shorter strings skip the search.
@@ -139,12 +159,14 @@ export const compileExtraPattern = (source: string, wholeKey: boolean): RegExp |
 
 interface GroupFrame {
   readonly start: number
-  repeats: boolean
+  varies: boolean
 }
 
 /**
- * Finds a repeated group that itself contains a repeat, such as `(a+)+` or `(?:a|b*){2,}`, the shape
- * that backtracks exponentially on a near-miss. Returns the offending fragment, or `undefined`.
+ * Finds a repeated group that contains a quantifier with a variable count, such as `(a+)+` or
+ * `(?:a|b*){2,}`: the shape that backtracks exponentially on a near-miss, because the text can be split
+ * between the inner and outer repeats in exponentially many ways. Returns the offending fragment, or
+ * `undefined`. Fixed inner counts (`(a{2})+`) and optional atoms (`(-?\d)+`) are allowed.
  *
  * The source must already compile as a RegExp without the `u` flag. Overlapping alternatives such as
  * `(a|aa)+` are not detected.
@@ -153,7 +175,7 @@ interface GroupFrame {
  * @category utils
  */
 export const findNestedQuantifier = (source: string): string | undefined => {
-  const stack: Array<GroupFrame> = [{ start: 0, repeats: false }]
+  const stack: Array<GroupFrame> = [{ start: 0, varies: false }]
   let index = 0
   while (index < source.length) {
     const char = source[index]
@@ -164,7 +186,7 @@ export const findNestedQuantifier = (source: string): string | undefined => {
     } else if (char === "[") {
       atomEnd = skipClass(source, index)
     } else if (char === "(") {
-      stack.push({ start: index, repeats: false })
+      stack.push({ start: index, varies: false })
       index = skipGroupPrefix(source, index + 1)
       continue
     } else if (char === ")") {
@@ -178,12 +200,13 @@ export const findNestedQuantifier = (source: string): string | undefined => {
     }
 
     const quantifier = readQuantifier(source, atomEnd)
-    const current = stack[stack.length - 1]
-    if (closed?.repeats && quantifier.repeats) {
+    if (closed?.varies && quantifier.max > 1) {
       return source.slice(closed.start, quantifier.end)
     }
-    if (current !== undefined && (quantifier.repeats || closed?.repeats === true)) {
-      current.repeats = true
+    const current = stack[stack.length - 1]
+    const varies = quantifier.max > 1 && quantifier.max !== quantifier.min
+    if (current !== undefined && (varies || closed?.varies === true)) {
+      current.varies = true
     }
     index = quantifier.end
   }
@@ -224,30 +247,38 @@ const skipGroupPrefix = (source: string, index: number): number => {
   return kind === "<" ? index + 3 : index + 2
 }
 
-const boundedQuantifier = /^\{(\d+)(,(\d*))?\}/
+const countQuantifier = /^\{(\d+)(,(\d*))?\}/
 
-const readQuantifier = (source: string, index: number): { readonly repeats: boolean; readonly end: number } => {
+interface Quantifier {
+  readonly min: number
+  readonly max: number
+  readonly end: number
+}
+
+// Reads the quantifier after the atom ending at `index`; an atom without one counts as `{1}`.
+const readQuantifier = (source: string, index: number): Quantifier => {
   const char = source[index]
-  let repeats: boolean
-  let end: number
+  let min = 1
+  let max = 1
+  let end = index
   if (char === "*" || char === "+") {
-    repeats = true
+    min = char === "*" ? 0 : 1
+    max = Number.POSITIVE_INFINITY
     end = index + 1
   } else if (char === "?") {
-    repeats = false
+    min = 0
     end = index + 1
   } else if (char === "{") {
-    const match = boundedQuantifier.exec(source.slice(index, index + 24))
+    const match = countQuantifier.exec(source.slice(index, index + 24))
     if (match === null) {
-      return { repeats: false, end: index }
+      return { min, max, end }
     }
-    const min = Number(match[1])
-    const max = match[2] === undefined ? min : match[3] === "" ? Number.POSITIVE_INFINITY : Number(match[3])
-    repeats = max > 1
+    min = Number(match[1])
+    max = match[2] === undefined ? min : match[3] === "" ? Number.POSITIVE_INFINITY : Number(match[3])
     end = index + match[0].length
   } else {
-    return { repeats: false, end: index }
+    return { min, max, end }
   }
   // A lazy marker after the quantifier does not change how often the atom repeats.
-  return { repeats, end: source[end] === "?" ? end + 1 : end }
+  return { min, max, end: source[end] === "?" ? end + 1 : end }
 }

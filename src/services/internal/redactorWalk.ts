@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import { Float, type JsonValue } from "../../protocol/JsonValue.js"
-import { minValueShapeLength, secretKeyNames, valueShapesPattern } from "./redactorPatterns.js"
+import { atValueShapesPattern, minValueShapeLength, secretKeyNames, valueShapesPattern } from "./redactorPatterns.js"
 
 /**
  * @since 0.1.0
@@ -97,7 +97,10 @@ export const makeRedact = (settings: WalkSettings): ((value: unknown) => JsonVal
   }
 
   const matchesValueShape = (text: string): boolean => {
-    if (text.length >= minValueShapeLength && valueShapesPattern.test(text)) {
+    if (
+      text.length >= minValueShapeLength &&
+      (valueShapesPattern.test(text) || (text.includes("@") && atValueShapesPattern.test(text)))
+    ) {
       return true
     }
     for (const pattern of extraValuePatterns) {
@@ -150,13 +153,15 @@ export const makeRedact = (settings: WalkSettings): ((value: unknown) => JsonVal
     if (masked) {
       return marker
     }
+    // Only a short identifier is shown: a thrown value's text may itself carry a secret.
     let name: string = typeof error
-    try {
-      const candidate = typeof error === "object" && error !== null ? (error as { name?: unknown }).name : undefined
-      // Only a short identifier is shown: a thrown value's text may itself carry a secret.
-      name = typeof candidate === "string" && plainErrorName.test(candidate) ? candidate : "Error"
-    } catch {
-      name = "Error"
+    if (typeof error === "object" && error !== null) {
+      try {
+        const candidate = (error as { name?: unknown }).name
+        name = typeof candidate === "string" && plainErrorName.test(candidate) ? candidate : "Error"
+      } catch {
+        name = "Error"
+      }
     }
     return scrubString(`[unreadable: ${name}]`)
   }
@@ -331,8 +336,8 @@ export const makeRedact = (settings: WalkSettings): ((value: unknown) => JsonVal
         out.push(unreadable(error, masked))
         continue
       }
-      const copied = walk(item, depth + 1, masked, stack)
-      out.push(copied === undefined ? leaf(null, masked) : copied)
+      // An omitted item is written as null, and that null is subject to the depth cap like any other.
+      out.push(walk(item, depth + 1, masked, stack) ?? walk(null, depth + 1, masked, stack) ?? null)
     }
     return out
   }
