@@ -23,8 +23,9 @@ import { makeRedact } from "./internal/redactorWalk.js"
  */
 export interface RedactorShape {
   /**
-   * Returns a scrubbed, JSON-safe copy of `value`. Total: it never throws and never mutates `value`, and
-   * `redact(redact(x))` deep-equals `redact(x)`.
+   * Returns a scrubbed, JSON-safe copy of `value`. Total: it never throws and never writes to `value`,
+   * and `redact(redact(x))` deep-equals `redact(x)`. It does call the host's getters, Proxy traps and
+   * `toJSON` methods, which may have side effects of their own.
    *
    * - A key whose whole name, ignoring case, is a secret name (`password`, `token`, `api_key`, `cookie`,
    *   `ssn`, `cvv`, ...) or matches an extra key pattern keeps its value's shape, but every leaf under it
@@ -185,27 +186,44 @@ const patternList = (name: string): Config.Config<ReadonlyArray<string>> =>
   )
 
 /**
- * The default redactor configured from `Z4J_MAX_PAYLOAD_BYTES` (the string cap, default 8192) and the
- * comma-separated `Z4J_REDACTION_EXTRA_KEY_PATTERNS` and `Z4J_REDACTION_EXTRA_VALUE_PATTERNS`. Each
- * pattern is trimmed and empty entries are ignored. A pattern read this way cannot contain a comma, so a
- * count such as `{2,5}` has to be passed through the `extraKeyPatterns` or `extraValuePatterns` option of
- * {@link layer} instead.
+ * Builds the default redactor from `Z4J_MAX_PAYLOAD_BYTES` (the string cap, default 8192) and the
+ * comma-separated `Z4J_REDACTION_EXTRA_KEY_PATTERNS` and `Z4J_REDACTION_EXTRA_VALUE_PATTERNS`. A field set
+ * in `overrides` replaces the value read from Config, so a caller that already resolved the payload cap
+ * passes it here.
+ *
+ * Each pattern is trimmed and empty entries are ignored. A pattern read this way cannot contain a comma,
+ * so a count such as `{2,5}` has to be passed through `overrides` instead.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeFromConfig = (
+  overrides: RedactorOptions = {}
+): Effect.Effect<RedactorShape, InvalidRedactionPattern | ConfigError.ConfigError> =>
+  Effect.gen(function* () {
+    // A setting given in `overrides` is not read, so an unset or invalid variable cannot fail it.
+    const maxStringBytes =
+      overrides.maxStringBytes ??
+      (yield* Config.integer("Z4J_MAX_PAYLOAD_BYTES").pipe(
+        Config.validate({
+          message: "Z4J_MAX_PAYLOAD_BYTES must be a positive number of bytes",
+          validation: (bytes) => bytes >= 1
+        }),
+        Config.withDefault(defaultMaxStringBytes)
+      ))
+    const extraKeyPatterns = overrides.extraKeyPatterns ?? (yield* patternList("Z4J_REDACTION_EXTRA_KEY_PATTERNS"))
+    const extraValuePatterns =
+      overrides.extraValuePatterns ?? (yield* patternList("Z4J_REDACTION_EXTRA_VALUE_PATTERNS"))
+    return yield* make({ ...overrides, maxStringBytes, extraKeyPatterns, extraValuePatterns })
+  })
+
+/**
+ * The default redactor configured as {@link makeFromConfig} describes, with no overrides.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerConfig: Layer.Layer<Redactor, InvalidRedactionPattern | ConfigError.ConfigError> = Layer.effect(
   Redactor,
-  Effect.gen(function* () {
-    const maxStringBytes = yield* Config.integer("Z4J_MAX_PAYLOAD_BYTES").pipe(
-      Config.validate({
-        message: "Z4J_MAX_PAYLOAD_BYTES must be a positive number of bytes",
-        validation: (n) => n >= 1
-      }),
-      Config.withDefault(defaultMaxStringBytes)
-    )
-    const extraKeyPatterns = yield* patternList("Z4J_REDACTION_EXTRA_KEY_PATTERNS")
-    const extraValuePatterns = yield* patternList("Z4J_REDACTION_EXTRA_VALUE_PATTERNS")
-    return yield* make({ maxStringBytes, extraKeyPatterns, extraValuePatterns })
-  })
+  makeFromConfig()
 )

@@ -4,7 +4,7 @@ import * as fc from "fast-check"
 import { secretKeyNames, valueShapes } from "../../src/services/internal/redactorPatterns.js"
 import * as Redactor from "../../src/services/Redactor.js"
 
-const M = Redactor.marker
+const marker = Redactor.marker
 const build = (options?: Redactor.RedactorOptions) => Effect.runSync(Redactor.make(options))
 const { redact } = build()
 
@@ -102,15 +102,15 @@ const shapeMisses: ReadonlyArray<readonly [string, string]> = [
 describe("Redactor key names", () => {
   it("masks every default key name", () => {
     for (const name of secretKeyNames) {
-      expect(redact({ [name]: "v", other: "kept" }), name).toEqual({ [name]: M, other: "kept" })
+      expect(redact({ [name]: "v", other: "kept" }), name).toEqual({ [name]: marker, other: "kept" })
     }
   })
 
   it("matches key names ignoring case", () => {
     expect(redact({ PASSWORD: "a", "Api-Key": "b", Set_Cookie: "c" })).toEqual({
-      PASSWORD: M,
-      "Api-Key": M,
-      Set_Cookie: M
+      PASSWORD: marker,
+      "Api-Key": marker,
+      Set_Cookie: marker
     })
   })
 
@@ -121,18 +121,25 @@ describe("Redactor key names", () => {
 
   it("masks every leaf and keeps the shape", () => {
     const value = { password: { a: 1, b: [true, null, "x", 2.5], c: {}, d: [], e: { f: { g: false } } } }
-    expect(redact(value)).toEqual({ password: { a: M, b: [M, M, M, M], c: {}, d: [], e: { f: { g: M } } } })
+    expect(redact(value)).toEqual({
+      password: { a: marker, b: [marker, marker, marker, marker], c: {}, d: [], e: { f: { g: marker } } }
+    })
   })
 
   it("masks numbers booleans and null", () => {
-    expect(redact({ cvv: 123, pwd: true, token: null, ssn: 10n })).toEqual({ cvv: M, pwd: M, token: M, ssn: M })
+    expect(redact({ cvv: 123, pwd: true, token: null, ssn: 10n })).toEqual({
+      cvv: marker,
+      pwd: marker,
+      token: marker,
+      ssn: marker
+    })
   })
 })
 
 describe("Redactor value shapes", () => {
   it.each(shapeHits)("replaces %s", (_label, _shape, text) => {
-    expect(redact(text)).toBe(M)
-    expect(redact({ note: text })).toEqual({ note: M })
+    expect(redact(text)).toBe(marker)
+    expect(redact({ note: text })).toEqual({ note: marker })
   })
 
   it.each(shapeMisses)("keeps %s", (_name, text) => {
@@ -151,17 +158,17 @@ describe("Redactor value shapes", () => {
   })
 
   it("renames a key holding a value shape", () => {
-    expect(redact({ "bob@example.com": { visits: 3 } })).toEqual({ [M]: { visits: 3 } })
+    expect(redact({ "bob@example.com": { visits: 3 } })).toEqual({ [marker]: { visits: 3 } })
   })
 
   it("numbers renamed keys that collide", () => {
-    const out = redact({ "a@x.io": 1, [M]: 2, "b@x.io": 3, [`${M}#2`]: 4 })
-    expect(out).toEqual({ [`${M}#3`]: 1, [M]: 2, [`${M}#4`]: 3, [`${M}#2`]: 4 })
+    const out = redact({ "a@x.io": 1, [marker]: 2, "b@x.io": 3, [`${marker}#2`]: 4 })
+    expect(out).toEqual({ [`${marker}#3`]: 1, [marker]: 2, [`${marker}#4`]: 3, [`${marker}#2`]: 4 })
   })
 
   it("keeps the marker itself", () => {
-    expect(redact(M)).toBe(M)
-    expect(redact({ [M]: M })).toEqual({ [M]: M })
+    expect(redact(marker)).toBe(marker)
+    expect(redact({ [marker]: marker })).toEqual({ [marker]: marker })
   })
 })
 
@@ -189,7 +196,7 @@ describe("Redactor truncation", () => {
 
   it("searches value shapes in the cut text", () => {
     const { redact: small } = build({ maxStringBytes: 32 })
-    expect(small(`mail bob@example.com ${"x".repeat(100)}`)).toBe(M)
+    expect(small(`mail bob@example.com ${"x".repeat(100)}`)).toBe(marker)
     const late = `${"x".repeat(40)} bob@example.com`
     expect(small(late)).toBe(`${"x".repeat(32)}[...24 more bytes truncated]`)
   })
@@ -236,39 +243,39 @@ describe("Redactor depth and cycles", () => {
   })
 
   it("masks values deeper than 64", () => {
-    expect(innermost(redact(nest(65, "leaf")))).toBe(M)
-    expect(innermost(redact(nest(65, { a: 1 })))).toBe(M)
+    expect(innermost(redact(nest(65, "leaf")))).toBe(marker)
+    expect(innermost(redact(nest(65, { a: 1 })))).toBe(marker)
   })
 
   it("follows the maxDepth option", () => {
     const { redact: shallow } = build({ maxDepth: 2 })
-    expect(shallow({ a: { b: { c: 1 } } })).toEqual({ a: { b: { c: M } } })
+    expect(shallow({ a: { b: { c: 1 } } })).toEqual({ a: { b: { c: marker } } })
     expect(shallow({ a: { b: 1 } })).toEqual({ a: { b: 1 } })
-    expect(build({ maxDepth: 0 }).redact({ a: 1 })).toEqual({ a: M })
+    expect(build({ maxDepth: 0 }).redact({ a: 1 })).toEqual({ a: marker })
   })
 
   it("survives ten thousand levels", () => {
-    expect(innermost(redact(nest(10_000, "leaf")))).toBe(M)
+    expect(innermost(redact(nest(10_000, "leaf")))).toBe(marker)
   })
 
   it("masks an object inside itself", () => {
     const looped: Record<string, unknown> = { name: "a" }
     looped.self = looped
     looped.list = [looped, 1]
-    expect(redact(looped)).toEqual({ name: "a", self: M, list: [M, 1] })
+    expect(redact(looped)).toEqual({ name: "a", self: marker, list: [marker, 1] })
   })
 
   it("masks mutual cycles", () => {
     const first: Record<string, unknown> = { id: 1 }
     const second: Record<string, unknown> = { id: 2, back: first }
     first.next = second
-    expect(redact(first)).toEqual({ id: 1, next: { id: 2, back: M } })
+    expect(redact(first)).toEqual({ id: 1, next: { id: 2, back: marker } })
   })
 
   it("masks an array inside itself", () => {
     const list: Array<unknown> = [1]
     list.push(list)
-    expect(redact(list)).toEqual([1, M])
+    expect(redact(list)).toEqual([1, marker])
   })
 
   it("copies shared references each time", () => {
@@ -285,8 +292,8 @@ const secretish = fc.constantFrom(
   `Bearer ${alnum(20)}`,
   "123-45-6789",
   "redis://:pw@cache:6379",
-  M,
-  `${M}#2`,
+  marker,
+  `${marker}#2`,
   "abcdefg€€€€",
   "x[...3 more bytes truncated]"
 )

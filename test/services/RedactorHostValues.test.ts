@@ -4,7 +4,7 @@ import * as fc from "fast-check"
 import { Float, float } from "../../src/protocol/JsonValue.js"
 import * as Redactor from "../../src/services/Redactor.js"
 
-const M = Redactor.marker
+const marker = Redactor.marker
 const { redact } = Effect.runSync(Redactor.make())
 
 describe("Redactor host values", () => {
@@ -22,7 +22,7 @@ describe("Redactor host values", () => {
 
   it("writes the marker for omitted items under a secret key", () => {
     expect(redact({ token: [undefined, () => 1], password: { fn: () => 1 } })).toStrictEqual({
-      token: [M, M],
+      token: [marker, marker],
       password: {}
     })
   })
@@ -70,7 +70,7 @@ describe("Redactor host values", () => {
   })
 
   it("scrubs error messages", () => {
-    expect((redact(new Error("login bob@example.com failed")) as Record<string, unknown>).message).toBe(M)
+    expect((redact(new Error("login bob@example.com failed")) as Record<string, unknown>).message).toBe(marker)
   })
 
   it("turns maps into objects of string keys", () => {
@@ -81,11 +81,11 @@ describe("Redactor host values", () => {
       ["password", "p"],
       ["nested", new Map([["b", 2]])]
     ])
-    expect(redact(map)).toEqual({ a: 1, password: M, nested: { b: 2 } })
+    expect(redact(map)).toEqual({ a: 1, password: marker, nested: { b: 2 } })
   })
 
   it("turns sets into arrays", () => {
-    expect(redact(new Set([1, "bob@example.com", undefined]))).toEqual([1, M, null])
+    expect(redact(new Set([1, "bob@example.com", undefined]))).toEqual([1, marker, null])
   })
 
   it("writes binary data as its length", () => {
@@ -115,7 +115,7 @@ describe("Redactor host values", () => {
 
   it("uses toJSON", () => {
     const money = { amount: 5, toJSON: () => ({ cents: 500, email: "bob@example.com" }) }
-    expect(redact({ money })).toEqual({ money: { cents: 500, email: M } })
+    expect(redact({ money })).toEqual({ money: { cents: 500, email: marker } })
     expect(redact({ id: { toJSON: () => "abc" } })).toEqual({ id: "abc" })
     class Versioned {
       toJSON() {
@@ -123,6 +123,8 @@ describe("Redactor host values", () => {
       }
     }
     expect(redact(new Versioned())).toEqual({ version: 2 })
+    const list = Object.assign([1, 2], { toJSON: () => "summarized" })
+    expect(redact({ list })).toEqual({ list: "summarized" })
   })
 
   it("calls toJSON once per value", () => {
@@ -183,7 +185,7 @@ describe("Redactor host values", () => {
         }
       }
     }
-    expect(redact(value)).toEqual({ password: { broken: M } })
+    expect(redact(value)).toEqual({ password: { broken: marker } })
   })
 
   it("marks throwing proxies as unreadable", () => {
@@ -217,7 +219,7 @@ describe("Redactor host values", () => {
   it("copies null-prototype objects", () => {
     const bare = Object.assign(Object.create(null) as Record<string, unknown>, { a: 1, token: "t" })
     const out = redact(bare)
-    expect(out).toStrictEqual({ a: 1, token: M })
+    expect(out).toStrictEqual({ a: 1, token: marker })
   })
 
   it("skips symbol keys", () => {
@@ -242,7 +244,7 @@ describe("Redactor host values", () => {
   it("passes Float through", () => {
     const runtime = float(1)
     expect((redact({ runtime }) as Record<string, unknown>).runtime).toBe(runtime)
-    expect(redact({ secret: new Float(2) })).toEqual({ secret: M })
+    expect(redact({ secret: new Float(2) })).toEqual({ secret: marker })
   })
 
   it("unwraps boxed primitives", () => {

@@ -6,7 +6,7 @@ import * as Layer from "effect/Layer"
 import { findNestedQuantifier } from "../../src/services/internal/redactorPatterns.js"
 import * as Redactor from "../../src/services/Redactor.js"
 
-const M = Redactor.marker
+const marker = Redactor.marker
 
 const fromEnv = (entries: Record<string, string>) =>
   Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(entries))))
@@ -20,10 +20,10 @@ describe("Redactor extra patterns", () => {
       const { redact } = yield* Redactor.make({ extraKeyPatterns: ["internal_.*", "tenant"] })
       expect(redact({ INTERNAL_ID: 1, internal_note: { a: "x" }, my_internal_id: 2, tenant: "t", tenants: 3 })).toEqual(
         {
-          INTERNAL_ID: M,
-          internal_note: { a: M },
+          INTERNAL_ID: marker,
+          internal_note: { a: marker },
           my_internal_id: 2,
-          tenant: M,
+          tenant: marker,
           tenants: 3
         }
       )
@@ -34,17 +34,17 @@ describe("Redactor extra patterns", () => {
     Effect.gen(function* () {
       const { redact } = yield* Redactor.make({ extraValuePatterns: ["acct-\\d{6}"] })
       expect(redact({ note: "charged ACCT-123456 today", other: "acct-12345" })).toEqual({
-        note: M,
+        note: marker,
         other: "acct-12345"
       })
-      expect(redact({ "acct-654321": 1 })).toEqual({ [M]: 1 })
+      expect(redact({ "acct-654321": 1 })).toEqual({ [marker]: 1 })
     })
   )
 
   it.effect("keeps defaults beside extra patterns", () =>
     Effect.gen(function* () {
       const { redact } = yield* Redactor.make({ extraKeyPatterns: ["x"], extraValuePatterns: ["y{3}"] })
-      expect(redact({ password: 1, note: "bob@example.com" })).toEqual({ password: M, note: M })
+      expect(redact({ password: 1, note: "bob@example.com" })).toEqual({ password: marker, note: marker })
     })
   )
 
@@ -61,7 +61,7 @@ describe("Redactor extra patterns", () => {
         bytes: new Uint8Array(2)
       }
       const once = redact(value)
-      expect(once).toEqual({ [M]: 1, [`${M}#2`]: { n: 2 }, at: M, bytes: M })
+      expect(once).toEqual({ [marker]: 1, [`${marker}#2`]: { n: 2 }, at: marker, bytes: marker })
       expect(redact(once)).toStrictEqual(once)
     })
   )
@@ -73,9 +73,9 @@ describe("Redactor extra patterns", () => {
         Z4J_REDACTION_EXTRA_VALUE_PATTERNS: "acct-\\d{6}"
       })
       expect(redact({ internal_id: 1, tenant: 2, note: "acct-123456", plain: "x" })).toEqual({
-        internal_id: M,
-        tenant: M,
-        note: M,
+        internal_id: marker,
+        tenant: marker,
+        note: marker,
         plain: "x"
       })
     })
@@ -92,7 +92,7 @@ describe("Redactor extra patterns", () => {
     Effect.gen(function* () {
       const { redact } = yield* configured({})
       expect(redact({ password: 1, long: "x".repeat(8193) })).toEqual({
-        password: M,
+        password: marker,
         long: `${"x".repeat(8192)}[...1 more bytes truncated]`
       })
     })
@@ -104,6 +104,21 @@ describe("Redactor extra patterns", () => {
       expect(Exit.isFailure(exit)).toBe(true)
       const notANumber = yield* Effect.exit(configured({ Z4J_MAX_PAYLOAD_BYTES: "lots" }))
       expect(Exit.isFailure(notANumber)).toBe(true)
+    })
+  )
+
+  it.effect("prefers overrides to Config", () =>
+    Effect.gen(function* () {
+      const { redact } = yield* Redactor.makeFromConfig({ maxStringBytes: 6, extraValuePatterns: ["zz"] }).pipe(
+        fromEnv({
+          Z4J_MAX_PAYLOAD_BYTES: "not a number",
+          Z4J_REDACTION_EXTRA_VALUE_PATTERNS: "(((",
+          Z4J_REDACTION_EXTRA_KEY_PATTERNS: "tenant"
+        })
+      )
+      expect(redact("abcdefgh")).toBe("abcdef[...2 more bytes truncated]")
+      expect(redact("zz")).toBe(marker)
+      expect(redact({ tenant: 1 })).toEqual({ tenant: marker })
     })
   )
 
@@ -164,7 +179,10 @@ describe("Redactor invalid patterns", () => {
     Effect.gen(function* () {
       for (const options of [{ maxStringBytes: 0 }, { maxStringBytes: 1.5 }, { maxDepth: -1 }, { maxDepth: 5000 }]) {
         const exit = yield* Effect.exit(Redactor.make(options))
-        expect(Exit.isFailure(exit) && exit.cause._tag === "Die", JSON.stringify(options)).toBe(true)
+        expect(Exit.isFailure(exit), JSON.stringify(options)).toBe(true)
+        if (Exit.isFailure(exit)) {
+          expect(exit.cause._tag, JSON.stringify(options)).toBe("Die")
+        }
       }
     })
   )

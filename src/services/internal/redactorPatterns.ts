@@ -62,8 +62,8 @@ const notBeforeAlnum = "(?![a-z0-9])"
  *
  * Every shape starts with a literal prefix or is held to a boundary by a lookbehind, so the regex
  * engine tries each start position once and the combined search stays linear in the string length.
- * `requires` is a character every match contains; shapes with one are only searched in strings that
- * contain it, which spares most strings the costly e-mail search.
+ * `requires` is a character that every match contains. A shape with one is only searched in strings
+ * that contain that character, which spares most strings the costly e-mail search.
  *
  * @since 0.1.0
  * @category constants
@@ -127,7 +127,7 @@ export const atValueShapesPattern: RegExp = combine(valueShapes.filter((shape) =
 export const minValueShapeLength = 6
 
 /**
- * Why an extra pattern was rejected.
+ * The reason an extra pattern was rejected, with the compile error or the offending fragment.
  *
  * @since 0.1.0
  * @category models
@@ -164,7 +164,7 @@ interface GroupFrame {
 
 /**
  * Finds a repeated group that contains a quantifier with a variable count, such as `(a+)+` or
- * `(?:a|b*){2,}`: the shape that backtracks exponentially on a near-miss, because the text can be split
+ * `(?:a|b*){2,}`. Such a group backtracks exponentially on a near-miss, because the text can be split
  * between the inner and outer repeats in exponentially many ways. Returns the offending fragment, or
  * `undefined`. Fixed inner counts (`(a{2})+`) and optional atoms (`(-?\d)+`) are allowed.
  *
@@ -274,7 +274,13 @@ const readQuantifier = (source: string, index: number): Quantifier => {
       return { min, max, end }
     }
     min = Number(match[1])
-    max = match[2] === undefined ? min : match[3] === "" ? Number.POSITIVE_INFINITY : Number(match[3])
+    if (match[2] === undefined) {
+      max = min
+    } else if (match[3] === "") {
+      max = Number.POSITIVE_INFINITY
+    } else {
+      max = Number(match[3])
+    }
     end = index + match[0].length
   } else {
     return { min, max, end }

@@ -58,8 +58,8 @@ export const makeRedact = (settings: WalkSettings): ((value: unknown) => JsonVal
 
   const utf8Length = (text: string): number => Buffer.byteLength(text, "utf8")
 
-  // The index where a truncation suffix starts, when `text` already is the output of truncating at this
-  // cap; without this check a second pass would cut the suffix off again.
+  // Returns where the truncation suffix starts when `text` is already the output of truncating at this
+  // cap, else -1. Without this check a second pass would cut the suffix off again.
   const truncatedAt = (text: string): number => {
     if (!text.endsWith(truncatedTail)) {
       return -1
@@ -127,6 +127,7 @@ export const makeRedact = (settings: WalkSettings): ((value: unknown) => JsonVal
     if (isMarkerKey(key)) {
       return { key, secret: false }
     }
+    // Extra key patterns see the cut text of a key longer than the cap, like value patterns do.
     const capped = truncate(key, true)
     let secret = secretKeyNames.has(key.toLowerCase())
     for (let index = 0; !secret && index < extraKeyPatterns.length; index++) {
@@ -187,7 +188,11 @@ export const makeRedact = (settings: WalkSettings): ((value: unknown) => JsonVal
       case "string":
         return masked ? marker : scrubString(value)
       case "number":
-        return leaf(Number.isFinite(value) ? (value === 0 ? 0 : value) : null, masked)
+        if (!Number.isFinite(value)) {
+          return leaf(null, masked)
+        }
+        // Adding 0 turns -0 into 0 and leaves every other number as it is.
+        return leaf(value + 0, masked)
       case "boolean":
       case "bigint":
         return leaf(value, masked)
@@ -214,7 +219,7 @@ export const makeRedact = (settings: WalkSettings): ((value: unknown) => JsonVal
     stack[depth] = value
     try {
       if (Array.isArray(value)) {
-        if (!viaToJSON && Object.getPrototypeOf(value) !== Array.prototype) {
+        if (!viaToJSON) {
           const converted = fromToJSON(value, depth, masked, stack)
           if (converted !== noToJSON) {
             return converted
