@@ -35,6 +35,11 @@ export interface BufferStats {
   readonly droppedTotal: number
   /** Entries discarded as undeliverable (too large, undecodable, older schema), since the buffer opened. */
   readonly discardedTotal: number
+  /**
+   * Storage failures (disk full, I/O error, read-only file system) that moved a durable buffer to memory,
+   * since the buffer opened. Always 0 for the in-memory buffer.
+   */
+  readonly storageFailuresTotal: number
   /** False for the in-memory buffer, and for a durable buffer that fell back to memory after an I/O error. */
   readonly durable: boolean
 }

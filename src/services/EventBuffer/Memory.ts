@@ -1,153 +1,105 @@
 /**
- * The in-memory event buffer: fast, bounded, and lost with the process. Used when `Z4J_BUFFER=memory`,
- * in tests, and as the fallback of the durable buffer.
+ * The in-memory event buffer: bounded like the durable one, but its entries are lost with the process.
+ * Used when `Z4J_BUFFER=memory` and in tests.
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { type BufferEntry, type BufferStats, EventBuffer, type EventBufferShape } from "../EventBuffer.js"
+import { type BufferEntry, EventBuffer, type EventBufferShape } from "../EventBuffer.js"
+import { EntryQueue } from "./internal/entryQueue.js"
+import { type Caps, DropStreak, defaultCaps, flushNotices, type Notice } from "./internal/notices.js"
 
 /**
  * @since 0.1.0
  * @category models
  */
 export interface MemoryBufferOptions {
-  /** Default 100,000 entries. */
+  /** Maximum number of stored entries. Default 100,000. */
   readonly maxEvents?: number
-  /** Default 256 MiB of event bodies. */
+  /** Maximum total UTF-8 bytes of stored bodies. Default 256 MiB. */
   readonly maxBytes?: number
 }
 
 /**
- * Builds the buffer synchronously; the durable buffer uses it directly as its fallback.
+ * Builds an in-memory buffer. When an append exceeds a cap, the oldest entries are evicted and counted
+ * in `droppedTotal`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeUnsafe = (
-  options: MemoryBufferOptions = {}
-): EventBufferShape & {
-  /** Removes and returns every entry, oldest first (for moving them to another buffer). */
-  readonly takeAll: () => Array<BufferEntry>
-} => {
-  const maxEvents = options.maxEvents ?? 100_000
-  const maxBytes = options.maxBytes ?? 256 * 1024 * 1024
-  // A queue with a moving head: entries before `head` are gone. Compacted when the dead prefix is large,
-  // so removal from the front costs O(1) amortized instead of Array.shift's O(n).
-  let entries: Array<BufferEntry | undefined> = []
-  let head = 0
-  let depth = 0
-  let bytes = 0
-  let nextId = 1
-  let droppedTotal = 0
-  let discardedTotal = 0
-  const positions = new Map<number, number>()
-
-  const compact = () => {
-    if (head < 1024 || head < entries.length / 2) return
-    const live: Array<BufferEntry | undefined> = []
-    positions.clear()
-    for (let index = head; index < entries.length; index++) {
-      const entry = entries[index]
-      if (entry === undefined) continue
-      positions.set(entry.id, live.length)
-      live.push(entry)
+export const make = (options: MemoryBufferOptions = {}): Effect.Effect<EventBufferShape> =>
+  Effect.sync(() => {
+    const caps: Caps = {
+      maxEvents: options.maxEvents ?? defaultCaps.maxEvents,
+      maxBytes: options.maxBytes ?? defaultCaps.maxBytes
     }
-    entries = live
-    head = 0
-  }
+    const queue = new EntryQueue()
+    const notices: Array<Notice> = []
+    const streak = new DropStreak(caps, notices)
+    let nextId = 1
+    let droppedTotal = 0
+    let discardedTotal = 0
 
-  const dropAt = (index: number): BufferEntry | undefined => {
-    const entry = entries[index]
-    if (entry === undefined) return undefined
-    entries[index] = undefined
-    positions.delete(entry.id)
-    depth -= 1
-    bytes -= entry.bytes
-    while (head < entries.length && entries[head] === undefined) head += 1
-    return entry
-  }
-
-  const evictOldest = () => {
-    while (depth > maxEvents || (bytes > maxBytes && depth > 0)) {
-      dropAt(head)
-      droppedTotal += 1
+    const append = (bodies: ReadonlyArray<string>, nowMillis: number) => {
+      if (bodies.length === 0) return
+      for (const body of bodies) {
+        const entry: BufferEntry = { id: nextId++, body, bytes: Buffer.byteLength(body), enqueuedAtMillis: nowMillis }
+        queue.push(entry)
+      }
+      let evicted = 0
+      while (queue.depth > caps.maxEvents || (queue.bytes > caps.maxBytes && queue.depth > 0)) {
+        queue.evictOldest()
+        evicted += 1
+      }
+      droppedTotal += evicted
+      streak.record(evicted)
+      queue.compact()
     }
-  }
 
-  const appendSync = (bodies: ReadonlyArray<string>, nowMillis: number) => {
-    for (const body of bodies) {
-      const entry: BufferEntry = { id: nextId++, body, bytes: Buffer.byteLength(body), enqueuedAtMillis: nowMillis }
-      positions.set(entry.id, entries.length)
-      entries.push(entry)
-      depth += 1
-      bytes += entry.bytes
+    const removeAll = (ids: ReadonlyArray<number>): number => {
+      let removed = 0
+      for (const id of ids) {
+        if (queue.remove(id) !== undefined) removed += 1
+      }
+      queue.compact()
+      return removed
     }
-    evictOldest()
-    compact()
-  }
 
-  const read = (afterId: number, maxEntries: number, maxReadBytes: number): Array<BufferEntry> => {
-    const out: Array<BufferEntry> = []
-    let total = 0
-    for (let index = head; index < entries.length && out.length < maxEntries; index++) {
-      const entry = entries[index]
-      if (entry === undefined || entry.id <= afterId) continue
-      if (out.length > 0 && total + entry.bytes > maxReadBytes) break
-      out.push(entry)
-      total += entry.bytes
-      if (total > maxReadBytes) break
+    const shape: EventBufferShape = {
+      append: (bodies) =>
+        Effect.flatMap(Clock.currentTimeMillis, (nowMillis) => {
+          append(bodies, nowMillis)
+          return flushNotices(notices)
+        }),
+      read: (afterId, maxEntries, maxBytes) => Effect.sync(() => queue.read(afterId, maxEntries, maxBytes)),
+      remove: (ids) =>
+        Effect.sync(() => {
+          removeAll(ids)
+        }),
+      discard: (ids, reason) =>
+        Effect.suspend(() => {
+          const discarded = removeAll(ids)
+          discardedTotal += discarded
+          return discarded === 0 ? Effect.void : Effect.logDebug(`discarded ${discarded} buffered events: ${reason}`)
+        }),
+      stats: Effect.sync(() => ({
+        depth: queue.depth,
+        bytes: queue.bytes,
+        oldestEnqueuedAtMillis: queue.oldest()?.enqueuedAtMillis ?? null,
+        droppedTotal,
+        discardedTotal,
+        storageFailuresTotal: 0,
+        durable: false
+      }))
     }
-    return out
-  }
-
-  const removeSync = (ids: ReadonlyArray<number>) => {
-    for (const id of ids) {
-      const index = positions.get(id)
-      if (index !== undefined) dropAt(index)
-    }
-    compact()
-  }
-
-  const stats = (): BufferStats => {
-    const oldest = entries[head]
-    return {
-      depth,
-      bytes,
-      oldestEnqueuedAtMillis: depth === 0 || oldest === undefined ? null : oldest.enqueuedAtMillis,
-      droppedTotal,
-      discardedTotal,
-      durable: false
-    }
-  }
-
-  return {
-    append: (bodies) => Effect.sync(() => appendSync(bodies, Date.now())),
-    read: (afterId, maxEntries, maxReadBytes) => Effect.sync(() => read(afterId, maxEntries, maxReadBytes)),
-    remove: (ids) => Effect.sync(() => removeSync(ids)),
-    discard: (ids) =>
-      Effect.sync(() => {
-        const before = depth
-        removeSync(ids)
-        discardedTotal += before - depth
-      }),
-    stats: Effect.sync(stats),
-    takeAll: () => {
-      const all = entries.slice(head).filter((entry): entry is BufferEntry => entry !== undefined)
-      entries = []
-      head = 0
-      depth = 0
-      bytes = 0
-      positions.clear()
-      return all
-    }
-  }
-}
+    return shape
+  })
 
 /**
  * @since 0.1.0
  * @category layers
  */
 export const layer = (options: MemoryBufferOptions = {}): Layer.Layer<EventBuffer> =>
-  Layer.sync(EventBuffer, () => makeUnsafe(options))
+  Layer.effect(EventBuffer, make(options))
