@@ -49,8 +49,8 @@ export interface RedactorShape {
    * - A Date becomes its ISO string, or null when it is invalid. An Error becomes an object with its
    *   `name`, `message`, `stack`, `cause` (when present) and own enumerable properties. A Map becomes an
    *   object of its string-keyed entries and a Set becomes an array.
-   * - Typed arrays, Buffers, DataViews and ArrayBuffers become `[binary: N bytes]`; their bytes are never
-   *   copied.
+   * - Typed arrays, Buffers, DataViews and ArrayBuffers become `[binary: N bytes]`, and their bytes are
+   *   never copied.
    * - An object with a `toJSON` method is replaced by what that method returns, as in `JSON.stringify`.
    *   Any other object, a class instance or a null-prototype object, becomes an object of its own
    *   enumerable string-keyed properties.
