@@ -168,7 +168,12 @@ export interface EngineAdapter {
   readonly name: string
   /** The engine name on the wire (`hello.engines`, `event.engine`). */
   readonly engine: string
-  /** Command tokens this adapter executes, advertised in the hello capability map. */
+  /**
+   * Command tokens this adapter executes, advertised in the hello capability map. An adapter that lists
+   * `retry_task` must re-run the job from the engine's own copy of its arguments (or from the operator's
+   * explicit overrides), never from the redacted arguments the brain holds: the agent advertises that
+   * contract to the brain as `retry_by_reference_v1`.
+   */
   readonly capabilities: ReadonlyArray<string>
   /** Starts reporting events to `sink`; everything it starts is released when the scope closes. */
   readonly start: (sink: EventSink) => Effect.Effect<void, never, Scope.Scope>

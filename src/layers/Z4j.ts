@@ -75,11 +75,10 @@ const bufferLayer = Layer.unwrapEffect(
 )
 
 const redactorLayer = (options: Options) =>
-  Layer.unwrapEffect(
-    Effect.map(AgentConfig.AgentConfig, (config) =>
-      options.redaction === undefined
-        ? Redactor.layerConfig
-        : Redactor.layer({ ...options.redaction, maxStringBytes: config.maxPayloadBytes })
+  Layer.effect(
+    Redactor.Redactor,
+    Effect.flatMap(AgentConfig.AgentConfig, (config) =>
+      Redactor.makeFromConfig({ ...options.redaction, maxStringBytes: config.maxPayloadBytes })
     )
   )
 

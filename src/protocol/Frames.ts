@@ -826,6 +826,11 @@ export interface HelloPayloadInput {
   readonly worker_role?: string | null
   readonly worker_pid?: number | null
   readonly worker_started_at?: DatetimeInput | null
+  /**
+   * Runtime-wide feature flags (z4j 1.12+). Written only when given: older brains ignore unknown
+   * hello fields, and the hello is not signed, so its field set does not affect any HMAC.
+   */
+  readonly runtime_features?: ReadonlyArray<string>
 }
 
 /**
@@ -855,6 +860,7 @@ export const encodeHello = (
       worker_id: payload.worker_id ?? null,
       worker_role: payload.worker_role ?? null,
       worker_pid: payload.worker_pid ?? null,
-      worker_started_at: datetime(payload.worker_started_at)
+      worker_started_at: datetime(payload.worker_started_at),
+      ...(payload.runtime_features === undefined ? {} : { runtime_features: [...payload.runtime_features] })
     }
   })

@@ -58,6 +58,11 @@ export interface ConnectionStats {
   /** Set when the brain refused this agent for good (an unsupported protocol version). */
   readonly terminalReason: string | null
   readonly connectsTotal: number
+  /**
+   * Set when the brain refused a schedule snapshot because it needs a newer scheduler protocol; the
+   * agent then stops sending snapshots, which that brain would refuse every time.
+   */
+  readonly scheduleSnapshotsRefused: string | null
 }
 
 /**
@@ -85,7 +90,8 @@ export const initialStats: ConnectionStats = {
   lastSuccessfulConnectAtMillis: null,
   lastError: null,
   terminalReason: null,
-  connectsTotal: 0
+  connectsTotal: 0,
+  scheduleSnapshotsRefused: null
 }
 
 /**

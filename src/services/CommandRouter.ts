@@ -12,6 +12,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
@@ -125,6 +126,8 @@ export const make: Effect.Effect<
   const snapshotSchedules = (reason: "boot" | "periodic" | "command"): Effect.Effect<number, CommandFailed> =>
     Effect.gen(function* () {
       const found = yield* schedulers
+      const refused = (yield* Ref.get(state.stats)).scheduleSnapshotsRefused
+      if (refused !== null && found.length > 0) return yield* failed(refused)
       const failures: Array<string> = []
       let sent = 0
       for (const { adapter, scheduler } of found) {
@@ -181,14 +184,11 @@ export const make: Effect.Effect<
             `no adapter for engine "${engine}" is registered on this agent (engines: ${engineNames.join(", ") || "none"})`
           )
         }
-      } else if (engineNames.length === 1) {
+      } else if (adapters.length > 0) {
+        // No engine named (rate_limit, restart_worker...): whichever adapters can do it are candidates.
         candidates = adapters
       } else {
-        return yield* failed(
-          engineNames.length === 0
-            ? `${action} needs an engine adapter, and none is registered on this agent`
-            : `${action} does not name its engine and this agent has several (${engineNames.join(", ")})`
-        )
+        return yield* failed(`${action} needs an engine adapter, and none is registered on this agent`)
       }
       const capable = candidates.filter((adapter) => adapter.capabilities.includes(action))
       if (capable.length === 0) {
@@ -199,7 +199,7 @@ export const make: Effect.Effect<
       const owners = capable.filter((adapter) => adapter.handles?.(command) ?? false)
       if (owners.length >= 1) return owners[0]!
       return yield* failed(
-        `${capable.length} adapters of engine "${capable[0]!.engine}" could take ${action}, and none claims its target ${JSON.stringify(command.target)}`
+        `${capable.length} adapters (${capable.map((adapter) => adapter.name).join(", ")}) could take ${action}, and none claims its target ${JSON.stringify(command.target)}; name the engine in the command`
       )
     })
 

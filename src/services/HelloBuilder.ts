@@ -34,6 +34,7 @@ export interface HelloPayload {
   readonly worker_role: string | null
   readonly worker_pid: number
   readonly worker_started_at: string
+  readonly runtime_features?: ReadonlyArray<string>
 }
 
 /**
@@ -53,6 +54,17 @@ export class HelloBuilder extends Context.Tag("z4j-agent/HelloBuilder")<HelloBui
 const sortedUnique = (values: Iterable<string>): Array<string> => [...new Set(values)].sort()
 
 /**
+ * The capability token with which an adapter attests that `retry_task` re-runs a job from the
+ * engine's own copy, never from the brain's redacted arguments. z4j 1.12 and later dispatch retries
+ * only to adapters that list it. Every adapter of this package that lists `retry_task` keeps that
+ * contract (see `EngineAdapter.capabilities`), so the agent adds the token for them.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const retryByReferenceCapability = "retry_by_reference_v1"
+
+/**
  * The capability map: each engine name maps to the union of its adapters' tokens (the brain looks
  * capabilities up by engine name), each adapter registered under another name also appears under its
  * own name, and each scheduler under its scheduler name.
@@ -68,8 +80,11 @@ export const capabilityMap = (adapters: ReadonlyArray<EngineAdapter>): Record<st
     tokens.set(key, set)
   }
   for (const adapter of adapters) {
-    add(adapter.engine, adapter.capabilities)
-    if (adapter.name !== adapter.engine) add(adapter.name, adapter.capabilities)
+    const advertised = adapter.capabilities.includes("retry_task")
+      ? [...adapter.capabilities, retryByReferenceCapability]
+      : adapter.capabilities
+    add(adapter.engine, advertised)
+    if (adapter.name !== adapter.engine) add(adapter.name, advertised)
     if (adapter.scheduler !== undefined) add(adapter.scheduler.name, adapter.scheduler.capabilities)
   }
   return Object.fromEntries([...tokens].map(([key, set]) => [key, sortedUnique(set)]))
@@ -93,19 +108,25 @@ export const make: Effect.Effect<HelloBuilderShape, never, AgentConfig | EngineR
     runtime: `node ${process.versions.node}`
   }
 
-  const build = Effect.map(registry.adapters, (adapters) => ({
-    protocol_version: protocolVersion,
-    agent_version: agentVersion,
-    framework: config.framework,
-    engines: sortedUnique(adapters.map((adapter) => adapter.engine)),
-    schedulers: sortedUnique(adapters.flatMap((adapter) => (adapter.scheduler ? [adapter.scheduler.name] : []))),
-    capabilities: capabilityMap(adapters),
-    host,
-    worker_id: workerId,
-    worker_role: config.workerRole,
-    worker_pid: process.pid,
-    worker_started_at: formatPydanticDatetime(new Date(startedAtMillis))
-  }))
+  const build = Effect.map(registry.adapters, (adapters) => {
+    const capabilities = capabilityMap(adapters)
+    return {
+      protocol_version: protocolVersion,
+      agent_version: agentVersion,
+      framework: config.framework,
+      engines: sortedUnique(adapters.map((adapter) => adapter.engine)),
+      schedulers: sortedUnique(adapters.flatMap((adapter) => (adapter.scheduler ? [adapter.scheduler.name] : []))),
+      capabilities,
+      host,
+      worker_id: workerId,
+      worker_role: config.workerRole,
+      worker_pid: process.pid,
+      worker_started_at: formatPydanticDatetime(new Date(startedAtMillis)),
+      runtime_features: Object.values(capabilities).some((tokens) => tokens.includes(retryByReferenceCapability))
+        ? ["retry_by_reference"]
+        : []
+    }
+  })
 
   return { build }
 })

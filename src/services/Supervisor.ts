@@ -168,7 +168,7 @@ export const make: Effect.Effect<
         Effect.ignore,
         Effect.forkScoped
       )
-      return yield* openSession(socket, session, { dispatcher, router })
+      return yield* openSession(socket, session, { dispatcher, router, state })
     }).pipe(Scope.extend(sessionScope))
 
   const attempt: Effect.Effect<SessionFailure, never> = Effect.scoped(

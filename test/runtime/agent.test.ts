@@ -55,6 +55,7 @@ describe("Agent", () => {
           "framework",
           "host",
           "protocol_version",
+          "runtime_features",
           "schedulers",
           "worker_id",
           "worker_pid",
@@ -72,7 +73,11 @@ describe("Agent", () => {
         const hello = yield* waitFor(brain, () => brain.hellos.at(-1))
         const payload = hello.payload as Record<string, unknown>
         expect(payload.engines).toEqual(["bullmq"])
-        expect(payload.capabilities).toEqual({ bullmq: ["retry_task"], payments: ["retry_task"] })
+        expect(payload.capabilities).toEqual({
+          bullmq: ["retry_by_reference_v1", "retry_task"],
+          payments: ["retry_by_reference_v1", "retry_task"]
+        })
+        expect(payload.runtime_features).toEqual(["retry_by_reference"])
       }).pipe(
         Effect.provide(
           Layer.effectDiscard(Effect.flatMap(Agent, (agent) => agent.attachEngine(recorder.adapter))).pipe(

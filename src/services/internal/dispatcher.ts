@@ -30,6 +30,16 @@ export interface DispatcherRuntime extends DispatcherShape {
   readonly attach: (session: LiveSession) => Effect.Effect<void, never, Scope.Scope>
   /** Applies an `event_batch_ack`. */
   readonly acknowledge: (ackedId: string) => Effect.Effect<void>
+  /**
+   * Settles a batch the brain refused for good without acknowledging it: entries that `refused`
+   * matches are discarded and counted, the rest were stored by the brain and are removed. Returns how
+   * many were discarded, or undefined when the batch is not in flight.
+   */
+  readonly settleRefused: (
+    batchId: string,
+    refused: (body: string) => boolean,
+    reason: string
+  ) => Effect.Effect<number | undefined>
   /** Queued `registry_delta` payloads, sent by the session when it can. */
   readonly registryDeltas: Queue.Queue<RegistryDelta>
   /** Refuses new events from now on (they are counted as dropped), for shutdown. */
@@ -183,6 +193,29 @@ export const make: Effect.Effect<DispatcherRuntime, never, AgentConfig | EventBu
         yield* notifyAck
       })
 
+    const settleRefused = (
+      batchId: string,
+      refused: (body: string) => boolean,
+      reason: string
+    ): Effect.Effect<number | undefined> =>
+      Effect.gen(function* () {
+        const batch = inFlight.get(batchId)
+        if (batch === undefined) return undefined
+        inFlight.delete(batchId)
+        const discarded: Array<number> = []
+        const stored: Array<number> = []
+        for (let index = 0; index < batch.ids.length; index++) {
+          const target = refused(batch.bodies[index]!) ? discarded : stored
+          target.push(batch.ids[index]!)
+        }
+        yield* buffer.discard(discarded, reason)
+        yield* buffer.remove(stored)
+        ackedTotal += stored.length
+        senderWake.unsafeOffer(undefined)
+        yield* notifyAck
+        return discarded.length
+      })
+
     const attach = (session: LiveSession): Effect.Effect<void, never, Scope.Scope> =>
       Effect.gen(function* () {
         // A new session re-sends everything still buffered: the acks of the old one can no longer come.
@@ -332,6 +365,7 @@ export const make: Effect.Effect<DispatcherRuntime, never, AgentConfig | EventBu
       stats,
       attach,
       acknowledge: (ackedId) => Effect.suspend(() => sessionAcknowledge(ackedId)),
+      settleRefused,
       registryDeltas,
       stopIntake: Effect.sync(() => {
         intakeOpen = false

@@ -3,6 +3,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Queue from "effect/Queue"
+import * as Ref from "effect/Ref"
 import type { CommandRequest } from "../../engines/EngineAdapter.js"
 import {
   type CommandFrame,
@@ -14,7 +15,7 @@ import {
   parsePlain
 } from "../../protocol/index.js"
 import { protocolVersion } from "../../version.js"
-import type { LiveSession } from "../AgentState.js"
+import type { AgentStateShape, LiveSession } from "../AgentState.js"
 import type { CommandRouterShape } from "../CommandRouter.js"
 import type { CloseInfo, Socket } from "../Connection.js"
 import type { HelloPayload } from "../HelloBuilder.js"
@@ -111,6 +112,37 @@ const toCommandRequest = (frame: CommandFrame): CommandRequest => ({
   issuedBy: frame.payload.issued_by ?? null
 })
 
+/** Schedule events that brains with sequenced schedule authority (z4j 1.13) refuse. */
+const isScheduleEvent = (body: string) => /"kind":"schedule\.(snapshot|created|updated|deleted)"/.test(body)
+
+/**
+ * The brain's `error` frames. `scheduler_upgrade_required` answers a batch that carried a legacy
+ * schedule event: the brain stored the batch's other events but will never acknowledge it, so the
+ * batch is settled here instead of being sent again forever, and snapshots stop for this process.
+ */
+const onBrainError = (
+  frameId: string,
+  payload: { readonly code: string; readonly message: string },
+  services: { readonly dispatcher: DispatcherRuntime; readonly state: AgentStateShape }
+) =>
+  Effect.gen(function* () {
+    if (payload.code !== "scheduler_upgrade_required") {
+      yield* Effect.logWarning(`the brain reported an error: ${payload.code}: ${payload.message}`)
+      return
+    }
+    const reason = `the brain refused a legacy schedule snapshot (${payload.code}: ${payload.message}); this agent does not speak the brain's sequenced schedule protocol yet, so schedule snapshots are off`
+    const discarded = frameId.startsWith("err_")
+      ? yield* services.dispatcher.settleRefused(frameId.slice(4), isScheduleEvent, reason)
+      : undefined
+    const previous = yield* Ref.getAndUpdate(services.state.stats, (stats) => ({
+      ...stats,
+      scheduleSnapshotsRefused: stats.scheduleSnapshotsRefused ?? reason
+    }))
+    if (previous.scheduleSnapshotsRefused === null) {
+      yield* Effect.logWarning(`${reason} (${discarded ?? 0} schedule event(s) discarded and counted as dropped)`)
+    }
+  })
+
 /**
  * The receive loop of a live session: verifies every inbound frame, applies acks, hands commands to
  * the router, and returns how the session ended. A frame that fails verification ends the session,
@@ -119,7 +151,11 @@ const toCommandRequest = (frame: CommandFrame): CommandRequest => ({
 export const openSession = (
   socket: Socket,
   session: LiveSession & { readonly verifier: FrameVerifier },
-  services: { readonly dispatcher: DispatcherRuntime; readonly router: CommandRouterShape }
+  services: {
+    readonly dispatcher: DispatcherRuntime
+    readonly router: CommandRouterShape
+    readonly state: AgentStateShape
+  }
 ): Effect.Effect<Failure> =>
   Effect.gen(function* () {
     const ignoredTypes = new Set<string>()
@@ -153,9 +189,7 @@ export const openSession = (
           yield* services.router.handle(toCommandRequest(frame.right), session)
           break
         case "error":
-          yield* Effect.logWarning(
-            `the brain reported an error: ${frame.right.payload.code}: ${frame.right.payload.message}`
-          )
+          yield* onBrainError(frame.right.id, frame.right.payload, services)
           break
       }
     }
