@@ -18,6 +18,7 @@ import * as Connection from "../services/Connection.js"
 import * as Dispatcher from "../services/Dispatcher.js"
 import * as EngineRegistry from "../services/EngineRegistry.js"
 import * as MemoryBuffer from "../services/EventBuffer/Memory.js"
+import * as SqliteBuffer from "../services/EventBuffer/Sqlite.js"
 import type { EventBuffer } from "../services/EventBuffer.js"
 import * as Heartbeat from "../services/Heartbeat.js"
 import * as HelloBuilder from "../services/HelloBuilder.js"
@@ -69,8 +70,12 @@ const bufferLayer = Layer.unwrapEffect(
   Effect.map(AgentConfig.AgentConfig, (config) =>
     config.buffer === "memory"
       ? MemoryBuffer.layer({ maxEvents: config.bufferMaxEvents, maxBytes: config.bufferMaxBytes })
-      : // TODO: the durable SQLite buffer replaces this once it lands.
-        MemoryBuffer.layer({ maxEvents: config.bufferMaxEvents, maxBytes: config.bufferMaxBytes })
+      : SqliteBuffer.layer({
+          home: config.home,
+          agentKey: agentKey(config),
+          maxEvents: config.bufferMaxEvents,
+          maxBytes: config.bufferMaxBytes
+        })
   )
 )
 
