@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
+import * as FiberRef from "effect/FiberRef"
+import * as HashSet from "effect/HashSet"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import type * as Scope from "effect/Scope"
@@ -43,15 +44,15 @@ export interface LogLine {
   readonly message: string
 }
 
-/** Log lines written while `effect` runs, at every level. */
+/** Log lines written while `effect` runs, at every level; only the fibers of `effect` write to `lines`. */
 export const withCapturedLogs = <A, E, R>(effect: Effect.Effect<A, E, R>, lines: Array<LogLine>) => {
   const logger = Logger.make(({ logLevel, message }) => {
     const parts = Array.isArray(message) ? message : [message]
     lines.push({ level: logLevel.label, message: parts.map(String).join(" ") })
   })
-  return Effect.provide(
-    effect,
-    Layer.merge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(LogLevel.All))
+  return effect.pipe(
+    Effect.locally(FiberRef.currentLoggers, HashSet.make(logger)),
+    Logger.withMinimumLogLevel(LogLevel.All)
   )
 }
 

@@ -11,8 +11,7 @@ import {
   isValidUtf8,
   openLocked,
   prepare,
-  type Statements,
-  type StoredRow
+  type Statements
 } from "./sqliteFile.js"
 
 /** How long the buffer stays in memory after a storage failure before the next append tries the disk again. */
@@ -293,25 +292,29 @@ export class DurableStore {
     })
   }
 
-  /** Copies every row of `other` after the rows of this file, in their order; call inside a transaction. */
+  /**
+   * Copies every row of `other` after the rows of this file, in their order; call inside a transaction.
+   * Bodies are copied as raw bytes, so a body that is not valid UTF-8 stays invalid and `read` discards it.
+   */
   private copyFrom(other: Database.Database, nowMillis: number): CopyResult {
     let id = this.nextId
     let bytes = 0
     let unusable = 0
-    const rows = other.prepare("SELECT id, body, bytes, enqueued_at, format FROM events ORDER BY id").iterate()
-    for (const row of rows as Iterable<StoredRow>) {
-      const body = row.body
-      if (typeof body !== "string" && !(body instanceof Uint8Array)) {
+    const rows = other
+      .prepare("SELECT typeof(body) AS type, CAST(body AS BLOB) AS raw, enqueued_at, format FROM events ORDER BY id")
+      .iterate() as Iterable<{ type: string; raw: unknown; enqueued_at: unknown; format: unknown }>
+    for (const row of rows) {
+      if ((row.type !== "text" && row.type !== "blob") || !(row.raw instanceof Uint8Array)) {
         unusable += 1
         continue
       }
-      const size = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength
       const enqueuedAt = typeof row.enqueued_at === "number" ? row.enqueued_at : nowMillis
       // A row with an unreadable format keeps an impossible one, so `read` discards and counts it.
       const format = typeof row.format === "number" ? row.format : -1
-      this.statements.insert.run(id, body as string | Buffer, size, enqueuedAt, format)
+      const insert = row.type === "text" ? this.statements.insertRawText : this.statements.insert
+      insert.run(id, Buffer.from(row.raw), row.raw.byteLength, enqueuedAt, format)
       id += 1
-      bytes += size
+      bytes += row.raw.byteLength
     }
     const count = id - this.nextId
     return {

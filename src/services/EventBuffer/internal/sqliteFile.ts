@@ -72,6 +72,8 @@ export const openOwn = (file: string): Database.Database => {
 /** Statements on one buffer file, prepared once. */
 export interface Statements {
   readonly insert: Database.Statement<[number, string | Buffer, number, number, number]>
+  /** Stores raw bytes as text without checking that they are UTF-8. */
+  readonly insertRawText: Database.Statement<[number, Buffer, number, number, number]>
   readonly scanFrom: Database.Statement<[number], StoredRow>
   readonly scanSizes: Database.Statement<[], { id: number; bytes: number }>
   readonly rawBody: Database.Statement<[number], { raw: unknown }>
@@ -85,6 +87,9 @@ export interface Statements {
 
 export const prepare = (db: Database.Database): Statements => ({
   insert: db.prepare("INSERT INTO events (id, body, bytes, enqueued_at, format) VALUES (?, ?, ?, ?, ?)"),
+  insertRawText: db.prepare(
+    "INSERT INTO events (id, body, bytes, enqueued_at, format) VALUES (?, CAST(? AS TEXT), ?, ?, ?)"
+  ),
   scanFrom: db.prepare("SELECT id, body, bytes, enqueued_at, format FROM events WHERE id > ? ORDER BY id"),
   scanSizes: db.prepare("SELECT id, bytes FROM events ORDER BY id"),
   rawBody: db.prepare("SELECT CAST(body AS BLOB) AS raw FROM events WHERE id = ?"),
