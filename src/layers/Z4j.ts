@@ -8,8 +8,12 @@
 import { createHash } from "node:crypto"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
+import type { EngineAdapter, TaskEvent } from "../engines/EngineAdapter.js"
 import * as Agent from "../services/Agent.js"
 import * as AgentConfig from "../services/AgentConfig.js"
 import * as AgentState from "../services/AgentState.js"
@@ -130,6 +134,63 @@ export const Z4jLive = layer()
  * @since 0.1.0
  * @category running
  */
-export const runForever = (options: Options = {}): Effect.Effect<never, unknown> => Layer.launch(layer(options))
+export const runForever = (options: Options = {}) => Layer.launch(layer(options))
+
+/**
+ * A running agent, for code outside Effect.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AgentHandle {
+  /** Reports an event. Synchronous, never throws and never blocks: a full intake queue drops and counts it. */
+  readonly emit: (event: TaskEvent) => void
+  /**
+   * Registers an engine adapter for the rest of the agent's life. An adapter constructor that needs a
+   * scope (such as the BullMQ one) runs in the agent's scope and is released by `stop`.
+   */
+  readonly registerEngine: <E>(adapter: EngineAdapter | Effect.Effect<EngineAdapter, E, Scope.Scope>) => Promise<void>
+  readonly status: () => Promise<Agent.AgentStatus>
+  readonly flush: () => Promise<void>
+  /** Skips the current reconnect wait (what SIGHUP does under the CLI). */
+  readonly reconnectNow: () => Promise<void>
+  /**
+   * Stops the agent: stops intake, flushes, waits for acknowledgements up to `drainTimeoutMillis`, says
+   * goodbye and releases the buffer. Calling it again returns the same promise.
+   */
+  readonly stop: () => Promise<void>
+}
+
+/**
+ * Starts an agent for a plain Node worker and resolves once it is built (connecting continues in the
+ * background). Nothing here installs signal handlers: call `stop()` from the worker's own shutdown code.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const start = async (options: Options = {}): Promise<AgentHandle> => {
+  const runtime = ManagedRuntime.make(layer(options))
+  const agent = await runtime.runPromise(Agent.Agent)
+  const engines = Effect.runSync(Scope.make())
+  let stopping: Promise<void> | undefined
+  return {
+    emit: agent.sink.emit,
+    registerEngine: (adapter) =>
+      runtime.runPromise(
+        Effect.isEffect(adapter)
+          ? Effect.flatMap(Scope.extend(adapter, engines), (built) =>
+              Scope.extend(agent.registerEngine(built), engines)
+            )
+          : agent.attachEngine(adapter)
+      ),
+    status: () => runtime.runPromise(agent.status),
+    flush: () => runtime.runPromise(agent.flush),
+    reconnectNow: () => runtime.runPromise(agent.reconnectNow),
+    stop: () => {
+      stopping ??= runtime.runPromise(Scope.close(engines, Exit.void)).then(() => runtime.dispose())
+      return stopping
+    }
+  }
+}
 
 export type { ConfigError }

@@ -327,6 +327,20 @@ describe("Agent", () => {
     )
   )
 
+  it.live("a clock skewed beyond 60 s is reported with its remedy", () =>
+    withBrain((brain) =>
+      Effect.gen(function* () {
+        brain.faults.clockSkewMillis = 120_000
+        const agent = yield* Agent
+        yield* waitFor(brain, () => brain.rejections.some((rejection) => rejection.code === 4403))
+        const status = yield* statusWhen(agent, (status) => status.connection.failureStreaks.auth === 1)
+        expect(brain.rejections[0]!.reason).toContain("stale")
+        expect(status.connection.lastError).toContain("4403")
+        expect(status.connection.phase).toBe("backoff")
+      }).pipe(Effect.provide(agentLayer(brain)))
+    )
+  )
+
   it.live("a protocol version refusal is terminal", () =>
     withBrain((brain) =>
       Effect.gen(function* () {
