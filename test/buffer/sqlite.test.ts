@@ -130,6 +130,21 @@ describe("Sqlite buffer files", () => {
     })
   )
 
+  it.scoped("append after close dropped and counted", () =>
+    Effect.gen(function* () {
+      const home = join(yield* tempFolder, "home")
+      const { buffer, close } = yield* openBuffer({ home })
+      yield* close
+      yield* buffer.append(bodies(1, 2))
+
+      const stats = yield* buffer.stats
+      expect(stats.droppedTotal).toBe(2)
+      expect(stats.storageFailuresTotal).toBe(0)
+      expect(yield* buffer.read(0, 10, 1000)).toEqual([])
+      expect(readdirSync(bufferFolder(home))).toEqual([])
+    })
+  )
+
   it.scoped("restart adopts rows in order", () =>
     Effect.gen(function* () {
       const home = join(yield* tempFolder, "home")
@@ -269,6 +284,7 @@ describe("Sqlite buffer homes", () => {
   it.effect("invalid agentKey is a defect", () =>
     Effect.gen(function* () {
       const exit = yield* Effect.exit(Effect.scoped(Sqlite.make({ home: "/nonexistent", agentKey: "../escape" })))
+      expect(Exit.isFailure(exit)).toBe(true)
       expect(Exit.isFailure(exit) && Option.isSome(Cause.dieOption(exit.cause))).toBe(true)
     })
   )
@@ -470,7 +486,7 @@ describe("Sqlite buffer disk full", () => {
         expect(warnings[0]!.message).toContain("SQLITE_FULL")
         expect(lines.some((line) => line.message.includes("works again: moved"))).toBe(true)
 
-        // Everything is on disk now: the closed file holds exactly the entries not yet removed.
+        // Everything is on disk now: the closed file contains exactly the entries not yet removed.
         yield* close
         const raw = new Database(join(bufferFolder(home), bufferFiles(home)[0]!), { readonly: true })
         const onDisk = raw.prepare("SELECT body FROM events ORDER BY id").all() as Array<{ body: string }>

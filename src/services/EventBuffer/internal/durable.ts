@@ -21,7 +21,7 @@ export const diskRetryIntervalMillis = 30_000
  * The durable buffer's storage: an SQLite file while the disk works, memory while it fails. Every method
  * is synchronous, so one call never interleaves with another; log lines go to `notices`.
  *
- * Ids continue across the switch to memory and back, so the ids the dispatcher holds stay valid.
+ * Ids continue across the switch to memory and back, so ids already handed to the dispatcher stay valid.
  */
 export class DurableStore {
   private readonly statements: Statements
@@ -44,6 +44,7 @@ export class DurableStore {
   /** Stranded rows delivered or discarded while in memory, deleted from disk on recovery. */
   private readonly pendingDiskRemovals = new Set<number>()
   private retryAtMillis = 0
+  private closed = false
 
   droppedTotal = 0
   discardedTotal = 0
@@ -77,6 +78,15 @@ export class DurableStore {
 
   append(bodies: ReadonlyArray<string>, nowMillis: number): void {
     if (bodies.length === 0) return
+    if (this.closed) {
+      // The scope that owned the buffer has closed, so nothing would ever send these events.
+      this.droppedTotal += bodies.length
+      this.notices.push({
+        level: "warning",
+        message: `dropped ${bodies.length} events appended after ${this.file} was closed`
+      })
+      return
+    }
     if (this.mode === "memory" && nowMillis >= this.retryAtMillis) this.recover(nowMillis)
     if (this.mode === "disk") {
       try {
@@ -97,6 +107,7 @@ export class DurableStore {
   }
 
   read(afterId: number, maxEntries: number, maxBytes: number, nowMillis: number): ReadonlyArray<BufferEntry> {
+    if (this.closed) return []
     if (this.mode === "disk") {
       try {
         return this.readDisk(afterId, maxEntries, maxBytes)
@@ -109,7 +120,7 @@ export class DurableStore {
 
   /** Deletes the entries with these ids and returns how many were stored. */
   remove(ids: ReadonlyArray<number>, nowMillis: number): number {
-    if (ids.length === 0) return 0
+    if (ids.length === 0 || this.closed) return 0
     if (this.mode === "disk") {
       try {
         const deleted = this.deleteTransaction(ids)
@@ -154,10 +165,11 @@ export class DurableStore {
   }
 
   /**
-   * Writes memory entries back if the disk works again, then closes the file; deletes it when it holds
-   * nothing, so homes do not fill with empty files, and keeps it otherwise for the next process to adopt.
+   * Writes memory entries back if the disk works again, then closes the file. Deletes the file when it is
+   * empty, so homes do not fill with empty files, and keeps it otherwise for the next process to adopt.
    */
   close(nowMillis: number): void {
+    this.closed = true
     if (this.mode === "memory") {
       this.recover(nowMillis)
       if (this.mode === "memory" && this.memory.depth > 0) {
@@ -179,7 +191,7 @@ export class DurableStore {
       try {
         removeBufferFile(this.file)
       } catch (error) {
-        this.notices.push({ level: "warning", message: `could not delete the empty ${this.file}: ${errorCode(error)}` })
+        this.notices.push({ level: "warning", message: `failed to delete the empty ${this.file}: ${errorCode(error)}` })
       }
     }
   }
@@ -207,7 +219,7 @@ export class DurableStore {
     } catch (error) {
       this.notices.push({
         level: "warning",
-        message: `could not look for buffers to adopt in ${folder}: ${errorCode(error)}`
+        message: `failed to list the buffer files to adopt in ${folder}: ${errorCode(error)}`
       })
     }
     this.firstOwnId = this.nextId
@@ -262,7 +274,7 @@ export class DurableStore {
       other.close()
       this.notices.push({
         level: "warning",
-        message: `could not adopt ${candidate.path} (${errorCode(error)}); it stays for a later process to adopt`
+        message: `failed to adopt ${candidate.path} (${errorCode(error)}); it stays in place for a later process to adopt`
       })
       return
     }
@@ -280,7 +292,10 @@ export class DurableStore {
       other.exec("DELETE FROM events")
       other.exec("COMMIT")
     } catch (error) {
-      this.notices.push({ level: "warning", message: `could not empty ${candidate.path}: ${errorCode(error)}` })
+      this.notices.push({
+        level: "warning",
+        message: `failed to empty ${candidate.path} after copying its rows (${errorCode(error)}); a later process may send them again`
+      })
     }
     other.close()
     removeBufferFile(candidate.path)
@@ -437,7 +452,7 @@ export class DurableStore {
         this.oldestMillis = this.statements.oldest.get() ?? null
         this.oldestKnown = true
       } catch {
-        // Stats never fail: the last known value stands until the next append or read hits the error.
+        // Stats never fail, so the last known value is returned until an append or a read meets the error.
       }
     }
     return this.oldestMillis
@@ -465,6 +480,7 @@ export class DurableStore {
       }
       this.stranded = false
     } catch {
+      // NOTE: no test reaches this branch, which needs a disk that fails reads as well as writes.
       this.memory.drain()
       this.stranded = true
       moved = 0

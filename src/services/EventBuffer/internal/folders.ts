@@ -12,7 +12,7 @@ export interface BufferFile {
   readonly startMillis: number
 }
 
-/** The reason a path could not hold a buffer, in the words of the failing system call. */
+/** Describes why a path cannot hold a buffer, in the words of the failing system call. */
 export const describeFailure = (error: unknown): string => {
   if (error instanceof Error) {
     const code = (error as NodeJS.ErrnoException).code
@@ -91,7 +91,7 @@ export const listBufferFiles = (folder: string, own: string): Array<BufferFile> 
   return files.sort((left, right) => left.startMillis - right.startMillis || left.path.localeCompare(right.path))
 }
 
-/** Whether a process with this pid exists; a pid reused by another program also counts as alive. */
+/** Checks whether a process with this pid exists. A pid reused by another program also counts as alive. */
 export const isProcessAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)

@@ -14,7 +14,7 @@ export const fileVersion = 1
  */
 export const bodyFormat = 1
 
-/** A row as SQLite returns it. Rows written by other programs may hold any type in any column. */
+/** A row as SQLite returns it. Rows written by other programs may contain any type in any column. */
 export interface StoredRow {
   readonly id: number
   readonly body: unknown
@@ -57,8 +57,8 @@ export const openOwn = (file: string): Database.Database => {
   try {
     db.pragma("journal_mode = WAL")
     // NORMAL in WAL mode syncs the WAL only at checkpoints. A committed transaction is in the WAL file
-    // when `append` returns, so it survives the process being killed; a power loss or kernel crash can
-    // roll back the transactions committed since the last checkpoint, but never corrupts the file.
+    // when `append` returns, so it survives the process being killed. A power loss or kernel crash can
+    // roll back the transactions committed since the last checkpoint, but does not corrupt the file.
     db.pragma("synchronous = NORMAL")
     db.exec(schema)
     db.pragma(`user_version = ${fileVersion}`)
@@ -110,9 +110,9 @@ export const prepare = (db: Database.Database): Statements => ({
 export type Decoded = { readonly entry: BufferEntry; readonly suspect: boolean } | { readonly poison: string }
 
 /**
- * Checks one row cheaply: the body format, the column types and, for rows written by another process
- * (`foreign`), that the body parses as a JSON object, since one invalid body would make the brain reject
- * the whole `event_batch` frame that carries it. Rows this process wrote hold text it rendered itself.
+ * Checks one row cheaply: the body format and the column types. Rows written by another process
+ * (`foreign`) must also parse as a JSON object, because one invalid body makes the brain reject the
+ * whole `event_batch` frame that carries it. Rows this process wrote contain text it rendered itself.
  */
 export const decodeRow = (row: StoredRow, foreign: boolean): Decoded => {
   if (row.format !== bodyFormat) return { poison: `body format ${String(row.format)} instead of ${bodyFormat}` }
@@ -140,7 +140,7 @@ const isJsonObject = (text: string): boolean => {
   }
 }
 
-/** The SQLite code of an error, or its message for anything else. */
+/** Returns the SQLite code of an error, or the message of any other error. */
 export const errorCode = (error: unknown): string => {
   const code = (error as { code?: unknown }).code
   if (typeof code === "string") return code
