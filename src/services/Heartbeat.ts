@@ -33,6 +33,23 @@ const maxCount = 10_000_000
 const maxStreak = 1_000_000
 
 /**
+ * Two adapters of one engine report under the same keys (`bullmq.queue_depths`); the brain reads each
+ * value as one JSON object, so objects are merged, and anything else keeps the later value.
+ */
+const mergeJsonObjects = (first: string, second: string): string => {
+  try {
+    const left: unknown = JSON.parse(first)
+    const right: unknown = JSON.parse(second)
+    const isObject = (value: unknown): value is Record<string, unknown> =>
+      value !== null && typeof value === "object" && !Array.isArray(value)
+    if (isObject(left) && isObject(right)) return JSON.stringify({ ...left, ...right })
+  } catch {
+    // Not JSON: the later value wins below.
+  }
+  return second
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -91,8 +108,13 @@ export const make: Effect.Effect<
     let keys = 0
     for (const report of reports) {
       for (const [key, value] of Object.entries(report)) {
-        if (keys >= maxHealthKeys) break
         if (typeof value !== "string") continue
+        const existing = merged[key]
+        if (existing !== undefined) {
+          merged[key] = mergeJsonObjects(existing, value)
+          continue
+        }
+        if (keys >= maxHealthKeys) continue
         merged[key] = value
         keys += 1
       }

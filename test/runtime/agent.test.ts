@@ -341,6 +341,39 @@ describe("Agent", () => {
     )
   )
 
+  it.live("heartbeats merge the health of adapters sharing an engine", () =>
+    withBrain((brain) => {
+      const withHealth = (name: string, depths: Record<string, number>) => ({
+        ...recordingAdapter({ engine: "bullmq", name }).adapter,
+        health: Effect.succeed({ "bullmq.queue_depths": JSON.stringify(depths) })
+      })
+      return Effect.gen(function* () {
+        const agent = yield* Agent
+        yield* agent.attachEngine(withHealth("payments", { invoices: 3 }))
+        yield* agent.attachEngine(withHealth("mailers", { emails: 5 }))
+        yield* agent.attachEngine({
+          ...recordingAdapter({ engine: "slow", name: "slow" }).adapter,
+          health: Effect.as(Effect.never, {})
+        })
+        brain.dropAll()
+        yield* agent.reconnectNow
+        const heartbeat = yield* waitFor(
+          brain,
+          () =>
+            brain.frames.find(
+              (frame) =>
+                frame.type === "heartbeat" &&
+                (frame.payload.adapter_health as Record<string, string>)["slow.error"] !== undefined
+            ),
+          10_000
+        )
+        const health = heartbeat.payload.adapter_health as Record<string, string>
+        expect(JSON.parse(health["bullmq.queue_depths"]!)).toEqual({ invoices: 3, emails: 5 })
+        expect(health["slow.error"]).toBe("health check timed out after 200 ms")
+      }).pipe(Effect.provide(agentLayer(brain, { healthTimeoutMillis: 200 })))
+    })
+  )
+
   it.live("a protocol version refusal is terminal", () =>
     withBrain((brain) =>
       Effect.gen(function* () {
