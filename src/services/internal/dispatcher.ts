@@ -6,7 +6,7 @@ import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { EventSink, RegistryDelta, TaskEvent } from "../../engines/EngineAdapter.js"
-import { uuidV7 } from "../../internal/uuid.js"
+import { newUuidV7 } from "../../protocol/Ids.js"
 import { formatPydanticDatetime, newEventBatchId, renderCanonical } from "../../protocol/index.js"
 import type { JsonValue } from "../../protocol/JsonValue.js"
 import { AgentConfig } from "../AgentConfig.js"
@@ -118,7 +118,7 @@ export const make: Effect.Effect<DispatcherRuntime, never, AgentConfig | EventBu
       }) as { readonly [key: string]: JsonValue }
       const data = redacted.data
       return renderCanonical({
-        id: uuidV7(nowMillis),
+        id: newUuidV7(nowMillis),
         kind: redacted.kind ?? null,
         engine: redacted.engine ?? null,
         task_id: redacted.task_id ?? null,

@@ -12,6 +12,7 @@ import type * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import type * as Scope from "effect/Scope"
+import { newUuidV7 as uuidV7 } from "../../../protocol/Ids.js"
 import {
   CommandFailed,
   type CommandRequest,
@@ -24,7 +25,6 @@ import type * as Tasks from "../Tasks.js"
 import { TaskNameTaken, TaskNotFound } from "../Tasks.js"
 import * as commands from "./commands.js"
 import { describeError, failureData, runtimeData } from "./report.js"
-import { uuidV7 } from "./taskId.js"
 
 const engineName = "effect"
 
