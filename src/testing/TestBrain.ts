@@ -128,6 +128,8 @@ export interface TestBrainShape {
   readonly hellos: ReadonlyArray<Record<string, unknown>>
   readonly frames: ReadonlyArray<ReceivedFrame>
   readonly events: ReadonlyArray<ReceivedEvent>
+  /** Wire text of every signed frame the brain sent, oldest first, for replay tests. */
+  readonly sentFrames: ReadonlyArray<string>
   /** Close codes the brain sent, and frames it rejected, with reasons. */
   readonly rejections: ReadonlyArray<{ readonly code: number; readonly reason: string }>
   /** Normal closes initiated by agents, with their code and reason. */
@@ -193,6 +195,7 @@ export const start = async (options: TestBrainOptions = {}): Promise<TestBrainSh
   const rejections: Array<{ code: number; reason: string }> = []
   const agentCloses: Array<{ code: number; reason: string }> = []
   const results = new Map<string, CommandResultRecord>()
+  const sentFrames: Array<string> = []
   const acks: Array<string> = []
   const sessions = new Set<Session>()
   const now = () => new Date(Date.now() + faults.clockSkewMillis)
@@ -211,8 +214,10 @@ export const start = async (options: TestBrainOptions = {}): Promise<TestBrainSh
 
   const sendFrame = (session: Session, type: string, id: string, payload: Record<string, unknown>) => {
     if (session.socket.readyState !== session.socket.OPEN) return
+    const text = session.signer.sign(type, id, renderCanonical(payload as never), now())
+    sentFrames.push(text)
     // The real brain sends binary frames; doing the same checks that the agent decodes them.
-    session.socket.send(Buffer.from(session.signer.sign(type, id, renderCanonical(payload as never), now()), "utf8"))
+    session.socket.send(Buffer.from(text, "utf8"))
   }
 
   const onSessionFrame = (session: Session, text: string) => {
@@ -383,6 +388,7 @@ export const start = async (options: TestBrainOptions = {}): Promise<TestBrainSh
     hellos,
     frames,
     events,
+    sentFrames,
     rejections,
     agentCloses,
     connectedSessions: () => sessions.size,

@@ -276,6 +276,26 @@ describe("Agent", () => {
     })
   )
 
+  it.live("a replayed command frame is rejected and not run twice", () =>
+    withBrain((brain) => {
+      const recorder = recordingAdapter({ capabilities: ["cancel_task"] })
+      return Effect.gen(function* () {
+        const agent = yield* Agent
+        yield* agent.attachEngine(recorder.adapter)
+        yield* waitFor(brain, () => brain.connectedSessions() === 1)
+        const id = brain.sendCommand({ action: "cancel_task", parameters: { task_id: "1" } })
+        yield* waitFor(brain, () => brain.commandResult(id))
+        const hellosBefore = brain.hellos.length
+        const original = brain.sentFrames.find((text) => text.includes(id))!
+        brain.sendRaw(original)
+        yield* agent.reconnectNow
+        yield* waitFor(brain, () => brain.hellos.length > hellosBefore)
+        expect(recorder.commands.length).toBe(1)
+        expect(brain.commandAcks().filter((ack) => ack === id).length).toBe(1)
+      }).pipe(Effect.provide(agentLayer(brain)))
+    })
+  )
+
   it.live("closing the scope flushes and says goodbye", () =>
     withBrain((brain) =>
       Effect.gen(function* () {
