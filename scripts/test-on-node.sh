@@ -30,11 +30,17 @@ fi
 # is first on PATH, and it applies package.json's allowScripts.
 npm_cli=$(command -v npm)
 
-copy=$(mktemp -d "${TMPDIR:-/tmp}/z4j-agent-node$major.XXXXXX")
+workspace=$(mktemp -d "${TMPDIR:-/tmp}/z4j-agent-node$major.XXXXXX")
 if [ "${Z4J_KEEP_NODE_COPY:-0}" = 1 ]; then
-  echo "test-on-node: keeping the copy in $copy" >&2
+  echo "test-on-node: keeping the copy in $workspace" >&2
 else
-  trap 'rm -rf "$copy"' EXIT
+  trap 'rm -rf "$workspace"' EXIT
+fi
+# The copy keeps the repository's neighbourhood: tests read the golden vectors from ../shared.
+copy="$workspace/main"
+mkdir "$copy"
+if [ -d "$repo/../shared" ]; then
+  ln -s "$(cd "$repo/../shared" && pwd)" "$workspace/shared"
 fi
 tar -C "$repo" --exclude=node_modules --exclude=./dist --exclude=./.git --exclude=./coverage -cf - . |
   tar -C "$copy" -xf -
