@@ -50,13 +50,15 @@ export interface Options {
   /** Workers running in this process; their events carry the job object, so they cost no Redis read. */
   readonly workers?: ReadonlyArray<Worker> | undefined
   /**
-   * `true` (default): the adapter reads each queue's event stream with its own QueueEvents, resuming
-   * after a restart from the last entry it reported. QueueEvents instances: the adapter listens to
-   * them, without resuming. `false`: only the Workers' events are reported.
+   * `true`: the adapter reads each queue's event stream with its own QueueEvents, resuming after a
+   * restart from the last entry it reported; this sees jobs that workers elsewhere process, and removals.
+   * QueueEvents instances: the adapter listens to them, without resuming. `false`: only the Workers'
+   * events are reported. Default: `false` when `workers` are given (each worker process runs its own
+   * agent), `true` otherwise (a producer or a sidecar).
    *
-   * NOTE: the stream reads each added job's hash once (for its name and data). On a no-op Worker in the
-   * same process that cost about a quarter of its throughput in bench/bullmq.bench.ts, against about 2%
-   * with `false`. So use `false` where every worker process of the queue runs its own adapter.
+   * The stream reads each added job's hash once (for its name and data). On a no-op Worker in the same
+   * process that cost about a quarter of its throughput in bench/bullmq.bench.ts, against about 2% with
+   * `false`, which is why workers default to `false`.
    */
   readonly queueEvents?: boolean | ReadonlyArray<QueueEvents> | undefined
   /** The BullMQ key prefix. Default `"bull"`. */
@@ -200,7 +202,8 @@ export const make = (options: Options): Effect.Effect<EngineAdapter, InvalidOpti
             runLog(Effect.logWarning(message).pipe(Effect.annotateLogs({ adapter: name, ...annotations })))
         }
         const current = new Reporter(sink, codec, log)
-        current.streamsActive = options.queueEvents !== false
+        const queueEvents = options.queueEvents ?? workers.length === 0
+        current.streamsActive = queueEvents !== false
         reporter = current
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {
@@ -237,8 +240,8 @@ export const make = (options: Options): Effect.Effect<EngineAdapter, InvalidOpti
             Effect.forkScoped
           )
         })
-        if (Array.isArray(options.queueEvents)) {
-          for (const events of options.queueEvents as ReadonlyArray<QueueEvents>) {
+        if (Array.isArray(queueEvents)) {
+          for (const events of queueEvents as ReadonlyArray<QueueEvents>) {
             const queue = queues.get(events.name)
             if (queue === undefined) {
               yield* Effect.logWarning(
@@ -250,7 +253,7 @@ export const make = (options: Options): Effect.Effect<EngineAdapter, InvalidOpti
             yield* Effect.addFinalizer(() => Effect.sync(() => stream.stop()))
             streams.push(stream)
           }
-        } else if (options.queueEvents !== false) {
+        } else if (queueEvents !== false) {
           for (const queue of queues.values()) {
             const stream = yield* ownStream(queue, current)
             streams.push(stream)
