@@ -1,11 +1,15 @@
 import { defineConfig } from "vitest/config"
 
-// The interop suite boots the real z4j brain (Python) once per file, so files run one at a time.
+// One brain (a Python process) serves the whole run, started by the global setup. Files run one at a
+// time because they share it, and because a few tests stop a brain of their own.
 export default defineConfig({
   test: {
     include: ["test/interop/**/*.test.ts"],
+    globalSetup: ["./interop/globalSetup.ts"],
     testTimeout: 120_000,
-    hookTimeout: 600_000,
+    // A cold run installs the brain into a virtualenv first, which takes minutes on a slow network.
+    hookTimeout: 900_000,
+    teardownTimeout: 60_000,
     pool: "forks",
     fileParallelism: false,
     maxWorkers: 1,

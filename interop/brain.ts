@@ -1,65 +1,70 @@
 /**
- * Runs the real z4j brain (the Python package `z4j`) on 127.0.0.1 for interop tests: a virtualenv in a
- * cache folder that outlives the run, a fresh state folder, a scrubbed environment, headless admin
- * bootstrap, a cookie session for REST, and agents minted through the API.
+ * Runs the real z4j brain (the Python package `z4j`) on 127.0.0.1 for interop tests: the pinned
+ * virtualenv, a fresh state folder, a scrubbed environment, headless admin bootstrap, a cookie session
+ * for REST, and agents minted through the API.
+ *
+ * Run directly (`npx tsx interop/brain.ts`) it starts a brain, writes the first agent's credentials to a
+ * file readable only by the owner, prints where everything is, and stops the brain on Ctrl-C.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
-import { homedir, tmpdir } from "node:os"
-import { dirname, join } from "node:path"
-import { fileURLToPath } from "node:url"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { pathToFileURL } from "node:url"
+import { login, type MintedAgent, mintAgent, RestClient, type Session } from "./rest.js"
+import { brainVersion, coreVersion, ensureVenv } from "./venv.js"
 
-const versions = JSON.parse(
-  readFileSync(join(dirname(fileURLToPath(import.meta.url)), "brain-version.json"), "utf8")
-) as {
-  readonly packages: Readonly<Record<string, string>>
-}
-
-/** The pinned `z4j` version, the one place it is written being interop/brain-version.json. */
-export const brainVersion = versions.packages.z4j!
+export type { MintedAgent } from "./rest.js"
+export { brainVersion, coreVersion } from "./venv.js"
 
 const adminEmail = "admin@example.com"
-// Long enough for the brain's password policy (12+ characters, three classes under 16).
+// Meets the brain's password policy: 12 or more characters, and three character classes under 16.
 const adminPassword = "Interop-Admin-Pass-2026!"
+const readyTimeoutMillis = 90_000
+const stopTimeoutMillis = 15_000
 
-const cacheRoot = () => join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "z4j-agent")
+/** What a test needs to reach a running brain, as plain data (vitest `provide` serializes it). */
+export interface BrainCredentials {
+  readonly baseUrl: string
+  /** The agent WebSocket endpoint, `ws://127.0.0.1:<port>/ws/agent`. */
+  readonly wsUrl: string
+  readonly port: number
+  readonly slug: string
+  readonly projectId: string
+  /** The first agent, created at start and never connected by the harness. */
+  readonly agentId: string
+  readonly token: string
+  readonly hmacSecret: string
+  readonly session: Session
+  readonly logPath: string
+}
 
-/**
- * Creates, or reuses, a virtualenv with the pinned packages. A new one is built beside the final path
- * and renamed into place, so a run killed mid-install never leaves a half-built environment behind.
- */
-export const ensureVenv = (): string => {
-  const pins = Object.entries(versions.packages).map(([name, version]) => `${name}==${version}`)
-  const target = join(cacheRoot(), `brain-${brainVersion}`)
-  const marker = join(target, "z4j-agent-pins.txt")
-  if (existsSync(marker) && readFileSync(marker, "utf8") === pins.join("\n")) return target
-  mkdirSync(cacheRoot(), { recursive: true })
-  const building = `${target}.building-${process.pid}`
-  rmSync(building, { recursive: true, force: true })
-  try {
-    execFileSync("python3", ["-m", "venv", building], { stdio: "inherit" })
-    execFileSync(join(building, "bin", "pip"), ["install", "--quiet", "--disable-pip-version-check", ...pins], {
-      stdio: "inherit",
-      timeout: 600_000
-    })
-  } catch (error) {
-    rmSync(building, { recursive: true, force: true })
-    throw new Error(
-      `installing the real brain (${pins.join(", ")}) into a virtualenv failed; it needs python3 with venv and access to PyPI: ${String(error)}`
-    )
-  }
-  writeFileSync(join(building, "z4j-agent-pins.txt"), pins.join("\n"))
-  // A virtualenv records its own path in its scripts, so it is renamed only if the final path is free;
-  // a concurrent run that finished first wins, and this copy is dropped.
-  if (existsSync(target)) rmSync(target, { recursive: true, force: true })
-  try {
-    renameSync(building, target)
-  } catch {
-    rmSync(building, { recursive: true, force: true })
-  }
-  // The scripts of the renamed environment point at the building path; the module entry point does not.
-  return target
+/** A brain started by {@link startBrain}. */
+export interface RunningBrain extends BrainCredentials {
+  readonly home: string
+  readonly agent: MintedAgent
+  /** The REST client of the current session; a restart replaces it. */
+  readonly rest: RestClient
+  readonly mintAgent: (name: string) => Promise<MintedAgent>
+  /** Options for `Z4j.layer` that connect to this brain as `agent` (default: the first agent). */
+  readonly agentOptions: (agent?: MintedAgent) => AgentConnectionOptions
+  /** Stops the brain process and starts it again on the same state folder and port. */
+  readonly restart: () => Promise<void>
+  /** Stops the brain process but keeps its state folder, for outage tests; see `startProcess`. */
+  readonly stopProcess: () => Promise<void>
+  /** Starts the brain process again after `stopProcess`, and logs in again. */
+  readonly startProcess: () => Promise<void>
+  /** Stops the brain and deletes its state folder. The log file is kept. */
+  readonly stop: () => Promise<void>
+}
+
+/** The connection fields of the agent's options. */
+export interface AgentConnectionOptions {
+  readonly brainUrl: string
+  readonly token: string
+  readonly hmacSecret: string
+  readonly projectId: string
 }
 
 const freePort = () =>
@@ -74,123 +79,65 @@ const freePort = () =>
 
 const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 
-/** Credentials of one agent, as the brain returned them when it was created. */
-export interface MintedAgent {
-  readonly agentId: string
-  readonly projectId: string
-  readonly token: string
-  readonly hmacSecret: string
-}
-
-export interface RestResponse<A> {
-  readonly status: number
-  readonly body: A
-}
-
-/** A cookie-session REST client: the session cookie, plus the CSRF header on unsafe methods. */
-export class RestClient {
-  constructor(
-    readonly baseUrl: string,
-    private readonly cookie: string,
-    private readonly csrf: string
-  ) {}
-
-  async request<A = unknown>(method: string, path: string, body?: unknown): Promise<RestResponse<A>> {
-    const response = await fetch(`${this.baseUrl}${path}`, {
-      method,
-      headers: {
-        "content-type": "application/json",
-        cookie: this.cookie,
-        ...(method === "GET" ? {} : { "x-csrf-token": this.csrf })
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) })
-    })
-    const text = await response.text()
-    let parsed: unknown = text
-    try {
-      parsed = text === "" ? null : JSON.parse(text)
-    } catch {
-      // Not JSON: kept as text so a failing test shows what the brain said.
-    }
-    return { status: response.status, body: parsed as A }
-  }
-
-  get<A = unknown>(path: string) {
-    return this.request<A>("GET", path)
-  }
-
-  post<A = unknown>(path: string, body: unknown) {
-    return this.request<A>("POST", path, body)
-  }
-
-  delete<A = unknown>(path: string) {
-    return this.request<A>("DELETE", path)
+const tail = (path: string, characters = 3000) => {
+  try {
+    return readFileSync(path, "utf8").slice(-characters)
+  } catch {
+    return "(no log)"
   }
 }
 
-export interface RunningBrain {
-  readonly baseUrl: string
-  readonly port: number
-  readonly home: string
-  readonly logPath: string
-  readonly slug: string
-  readonly rest: RestClient
-  /** The first agent, created at start. */
-  readonly agent: MintedAgent
-  readonly mintAgent: (name: string) => Promise<MintedAgent>
-  /** Agent options for `Z4j.layer`. */
-  readonly agentOptions: (agent?: MintedAgent) => {
-    readonly brainUrl: string
-    readonly token: string
-    readonly hmacSecret: string
-    readonly projectId: string
-  }
-  /** Stops the brain and starts it again on the same state folder and port. */
-  readonly restart: () => Promise<void>
-  readonly stop: () => Promise<void>
-  readonly stopProcess: () => Promise<void>
-  readonly startProcess: () => Promise<void>
-}
+// Starts the CLI in a Python process that asks Linux to send it SIGTERM when its parent dies, so a
+// killed test run never leaves a brain behind. Where prctl is missing (macOS) the exit handler remains.
+const launcher = [
+  "import ctypes, signal, sys",
+  "try:",
+  "    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))",
+  "except (AttributeError, OSError):",
+  "    pass",
+  "from z4j_brain.cli import main",
+  "sys.argv[0] = 'z4j'",
+  "sys.exit(main())"
+].join("\n")
 
-const login = async (baseUrl: string): Promise<RestClient> => {
-  const response = await fetch(`${baseUrl}/api/v1/auth/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ email: adminEmail, password: adminPassword })
+/** Brain processes still running in this process, killed if Node exits without stopping them. */
+const running = new Set<ChildProcess>()
+let exitHookInstalled = false
+const installExitHook = () => {
+  if (exitHookInstalled) return
+  exitHookInstalled = true
+  process.on("exit", () => {
+    for (const child of running) child.kill("SIGKILL")
   })
-  if (response.status !== 200) {
-    throw new Error(`login to the brain failed with HTTP ${response.status}: ${await response.text()}`)
-  }
-  const cookies = response.headers.getSetCookie()
-  const value = (name: string) =>
-    cookies.map((cookie) => cookie.split(";")[0]!).find((pair) => pair.startsWith(`${name}=`)) ?? ""
-  const session = value("z4j_session")
-  const csrf = value("z4j_csrf").slice("z4j_csrf=".length)
-  if (session === "" || csrf === "") throw new Error("the brain's login answer set no session or CSRF cookie")
-  return new RestClient(baseUrl, session, csrf)
 }
 
-/** Starts the pinned brain on a free loopback port with a fresh state folder, and creates one agent. */
+const logFolder = () => {
+  const folder = join(tmpdir(), "z4j-interop-logs")
+  mkdirSync(folder, { recursive: true })
+  return folder
+}
+
+/**
+ * Starts the pinned brain on a free loopback port with a fresh state folder, logs in as the bootstrap
+ * admin and creates one agent. The brain's output goes to a log file outside the state folder, named in
+ * every error.
+ */
 export const startBrain = async (): Promise<RunningBrain> => {
-  const venv = ensureVenv()
+  const venv = await ensureVenv()
   const port = await freePort()
   const home = mkdtempSync(join(tmpdir(), "z4j-brain-"))
-  const logPath = join(home, "brain.log")
+  const logPath = join(logFolder(), `brain-${brainVersion}-${port}-${Date.now()}.log`)
   const baseUrl = `http://127.0.0.1:${port}`
   let child: ChildProcess | undefined
-
-  const killOnExit = () => child?.kill("SIGKILL")
-  process.once("exit", killOnExit)
+  installExitHook()
 
   const startProcess = async () => {
     const log = openSync(logPath, "a")
-    // A scrubbed environment: the brain reads every Z4J_* variable, and an agent's settings in the
-    // test's environment would change its mode or secrets.
-    child = spawn(
+    const started = spawn(
       join(venv, "bin", "python"),
       [
-        "-m",
-        "z4j_brain.cli",
+        "-c",
+        launcher,
         "serve",
         "--host",
         "127.0.0.1",
@@ -203,6 +150,8 @@ export const startBrain = async (): Promise<RunningBrain> => {
       ],
       {
         cwd: home,
+        // The brain reads every Z4J_* variable plus ./.env, so the agent's own settings in the test's
+        // environment would change its mode or secrets; only these reach it.
         env: {
           PATH: process.env.PATH ?? "/usr/bin:/bin",
           HOME: home,
@@ -214,14 +163,19 @@ export const startBrain = async (): Promise<RunningBrain> => {
         stdio: ["ignore", log, log]
       }
     )
-    const exited = new Promise<number | null>((resolve) => child!.once("exit", (code) => resolve(code)))
-    const deadline = Date.now() + 90_000
+    child = started
+    running.add(started)
+    const exited = new Promise<number | null>((resolve) =>
+      started.once("exit", (code) => {
+        running.delete(started)
+        resolve(code)
+      })
+    )
+    const deadline = Date.now() + readyTimeoutMillis
     while (Date.now() < deadline) {
-      const done = await Promise.race([exited, sleep(250).then(() => undefined)])
-      if (done !== undefined) {
-        throw new Error(
-          `the brain exited with code ${done} while starting; its log: ${logPath}\n${readFileSync(logPath, "utf8").slice(-3000)}`
-        )
+      const code = await Promise.race([exited, sleep(250).then(() => undefined)])
+      if (code !== undefined) {
+        throw new Error(`the brain exited with code ${code} while starting; its log is ${logPath}:\n${tail(logPath)}`)
       }
       try {
         const response = await fetch(`${baseUrl}/api/v1/health/ready`)
@@ -230,54 +184,61 @@ export const startBrain = async (): Promise<RunningBrain> => {
         // Not listening yet.
       }
     }
-    throw new Error(`the brain did not become ready within 90 s; its log: ${logPath}`)
+    await stopProcess()
+    throw new Error(
+      `the brain was not ready within ${readyTimeoutMillis / 1000} s; its log is ${logPath}:\n${tail(logPath)}`
+    )
   }
 
   const stopProcess = async () => {
-    const running = child
-    if (running === undefined || running.exitCode !== null) return
-    const exited = new Promise<void>((resolve) => running.once("exit", () => resolve()))
-    running.kill("SIGTERM")
-    const stopped = await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)])
+    const current = child
+    if (current === undefined || current.exitCode !== null || current.signalCode !== null) return
+    const exited = new Promise<void>((resolve) => current.once("exit", () => resolve()))
+    current.kill("SIGTERM")
+    const stopped = await Promise.race([exited.then(() => true), sleep(stopTimeoutMillis).then(() => false)])
     if (!stopped) {
-      running.kill("SIGKILL")
+      current.kill("SIGKILL")
       await exited
     }
   }
 
-  await startProcess()
-  let rest = await login(baseUrl)
-  const slug = "default"
-
-  const mintAgent = async (name: string): Promise<MintedAgent> => {
-    const response = await rest.post<{
-      agent: { id: string; project_id: string }
-      token: string
-      hmac_secret: string
-    }>(`/api/v1/projects/${slug}/agents`, { name })
-    if (response.status !== 201) {
-      throw new Error(`creating agent ${name} failed with HTTP ${response.status}: ${JSON.stringify(response.body)}`)
-    }
-    return {
-      agentId: response.body.agent.id,
-      projectId: response.body.agent.project_id,
-      token: response.body.token,
-      hmacSecret: response.body.hmac_secret
-    }
+  let session: Session
+  let rest: RestClient
+  const signIn = async () => {
+    session = await login(baseUrl, adminEmail, adminPassword)
+    rest = new RestClient(baseUrl, "default", session)
   }
 
-  const agent = await mintAgent("ts-interop-1")
-  const brain: RunningBrain = {
+  let agent: MintedAgent
+  try {
+    await startProcess()
+    await signIn()
+    agent = await mintAgent(rest!, "ts-interop-1")
+  } catch (error) {
+    await stopProcess()
+    rmSync(home, { recursive: true, force: true })
+    throw error
+  }
+
+  return {
     baseUrl,
+    wsUrl: `ws://127.0.0.1:${port}/ws/agent`,
     port,
     home,
     logPath,
-    slug,
+    slug: "default",
+    projectId: agent.projectId,
+    agentId: agent.agentId,
+    token: agent.token,
+    hmacSecret: agent.hmacSecret,
+    agent,
+    get session() {
+      return session
+    },
     get rest() {
       return rest
     },
-    agent,
-    mintAgent,
+    mintAgent: (name) => mintAgent(rest, name),
     agentOptions: (which = agent) => ({
       brainUrl: baseUrl,
       token: which.token,
@@ -287,23 +248,35 @@ export const startBrain = async (): Promise<RunningBrain> => {
     restart: async () => {
       await stopProcess()
       await startProcess()
-      rest = await login(baseUrl)
+      await signIn()
     },
     stopProcess,
     startProcess: async () => {
       await startProcess()
-      rest = await login(baseUrl)
+      await signIn()
     },
     stop: async () => {
       await stopProcess()
-      process.removeListener("exit", killOnExit)
       rmSync(home, { recursive: true, force: true })
     }
   }
-  return brain
 }
 
-/** Polls `probe` every 250 ms until it returns a value, for at most `timeoutMillis`. */
+/** The plain-data part of a running brain, for vitest `provide`. */
+export const credentialsOf = (brain: RunningBrain): BrainCredentials => ({
+  baseUrl: brain.baseUrl,
+  wsUrl: brain.wsUrl,
+  port: brain.port,
+  slug: brain.slug,
+  projectId: brain.projectId,
+  agentId: brain.agentId,
+  token: brain.token,
+  hmacSecret: brain.hmacSecret,
+  session: brain.session,
+  logPath: brain.logPath
+})
+
+/** Polls `probe` every 250 ms until it returns a value other than undefined or false. */
 export const eventually = async <A>(
   label: string,
   probe: () => Promise<A | undefined | false>,
@@ -321,4 +294,37 @@ export const eventually = async <A>(
     await sleep(250)
   }
   throw new Error(`timed out after ${timeoutMillis} ms waiting for ${label}${last ? `: ${String(last)}` : ""}`)
+}
+
+const main = async () => {
+  const started = Date.now()
+  const brain = await startBrain()
+  const credentialsPath = join(brain.home, "agent.json")
+  writeFileSync(credentialsPath, JSON.stringify(credentialsOf(brain), null, 2), { mode: 0o600 })
+  process.stdout.write(
+    [
+      `z4j ${brainVersion} (z4j-core ${coreVersion}) ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      `  REST       ${brain.baseUrl}/api/v1 (project ${brain.slug}, admin ${adminEmail})`,
+      `  WebSocket  ${brain.wsUrl}`,
+      `  agent      ${brain.agentId}; token and HMAC secret in ${credentialsPath}`,
+      `  log        ${brain.logPath}`,
+      "Ctrl-C stops the brain and deletes its state folder.",
+      ""
+    ].join("\n")
+  )
+  const shutdown = () => {
+    brain.stop().then(
+      () => process.exit(0),
+      () => process.exit(1)
+    )
+  }
+  process.once("SIGINT", shutdown)
+  process.once("SIGTERM", shutdown)
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`)
+    process.exit(1)
+  })
 }

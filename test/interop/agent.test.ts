@@ -1,14 +1,15 @@
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Queue, Worker } from "bullmq"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import { Redis } from "ioredis"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { eventually, type RunningBrain, startBrain } from "../../interop/brain.js"
+import { eventually } from "../../interop/brain.js"
+import { type SharedBrain, sharedBrain } from "../../interop/shared.js"
 import * as BullMQ from "../../src/engines/bullmq/BullMQ.js"
 import { Tasks } from "../../src/engines/effect/index.js"
 import * as Z4j from "../../src/layers/Z4j.js"
@@ -36,7 +37,7 @@ interface CommandPublic {
   readonly error: string | null
 }
 
-let brain: RunningBrain
+let brain: SharedBrain
 let redis: RedisServer
 let home: string
 let runtime: ManagedRuntime.ManagedRuntime<Agent | Tasks.Tasks, unknown>
@@ -72,7 +73,7 @@ const finished = (id: string) =>
   )
 
 beforeAll(async () => {
-  brain = await startBrain()
+  brain = sharedBrain()
   redis = await startRedis()
   home = mkdtempSync(join(tmpdir(), "z4j-interop-agent-"))
   redisClient = new Redis(redis.url, { maxRetriesPerRequest: null })
@@ -118,7 +119,6 @@ afterAll(async () => {
   await queue?.close()
   redisClient?.disconnect()
   await redis?.stop()
-  await brain?.stop()
   if (home) rmSync(home, { recursive: true, force: true })
 })
 

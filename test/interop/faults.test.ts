@@ -1,16 +1,17 @@
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as ManagedRuntime from "effect/ManagedRuntime"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { eventually, type RunningBrain, startBrain } from "../../interop/brain.js"
+import { eventually, startBrain } from "../../interop/brain.js"
+import { type SharedBrain, sharedBrain } from "../../interop/shared.js"
 import * as Z4j from "../../src/layers/Z4j.js"
 import { Agent, type AgentStatus } from "../../src/services/Agent.js"
 
-let brain: RunningBrain
+let brain: SharedBrain
 const homes: Array<string> = []
 
 /** An agent in its own runtime, with its log lines captured. */
@@ -43,19 +44,19 @@ const event = (index: number) => ({
   data: { task_name: "interop.outage", index }
 })
 
-beforeAll(async () => {
-  brain = await startBrain()
-}, 600_000)
+beforeAll(() => {
+  brain = sharedBrain()
+})
 
 afterAll(async () => {
-  await brain?.stop()
   for (const home of homes) rmSync(home, { recursive: true, force: true })
 })
 
 describe("interop faults", () => {
   it("a wrong HMAC secret gets 4403, says so once, and backs off in the auth class", async () => {
     const wrongSecret = Buffer.alloc(32, 7).toString("base64url")
-    const agent = startAgent({ ...brain.agentOptions(), hmacSecret: wrongSecret })
+    const minted = await brain.mintAgent("ts-interop-wrong-secret")
+    const agent = startAgent({ ...brain.agentOptions(minted), hmacSecret: wrongSecret })
     try {
       const status = await agent.statusWhen("the 4403 close", (status) => status.connection.failureStreaks.auth >= 1)
       expect(status.connection.lastError).toContain("4403")
@@ -69,7 +70,7 @@ describe("interop faults", () => {
       expect(later.connection.failureStreaks.auth).toBe(1)
       expect(later.connection.phase).toBe("backoff")
       expect(agent.lines.join("\n")).not.toContain(wrongSecret)
-      expect(agent.lines.join("\n")).not.toContain(brain.agent.token)
+      expect(agent.lines.join("\n")).not.toContain(minted.token)
     } finally {
       await agent.runtime.dispose()
     }
@@ -95,10 +96,12 @@ describe("interop faults", () => {
   })
 
   it("events emitted while the brain is stopped arrive after it restarts", async () => {
-    const agent = startAgent({ ...brain.agentOptions(), buffer: "sqlite" })
+    // A brain of its own, because this test stops it and the other files share theirs.
+    const ownBrain = await startBrain()
+    const agent = startAgent({ ...ownBrain.agentOptions(), buffer: "sqlite" })
     try {
       await agent.statusWhen("the agent to connect", (status) => status.sessionId !== null)
-      await brain.stopProcess()
+      await ownBrain.stopProcess()
       const down = await agent.statusWhen("the agent to notice the outage", (status) => status.sessionId === null)
       expect(down.connection.phase).not.toBe("terminal")
       await agent.runtime.runPromise(
@@ -113,7 +116,7 @@ describe("interop faults", () => {
       const during = await agent.status()
       expect(during.connection.failureStreaks.network).toBeGreaterThanOrEqual(1)
       expect(during.connection.failureStreaks.auth).toBe(0)
-      await brain.startProcess()
+      await ownBrain.startProcess()
       await agent.runtime.runPromise(Effect.flatMap(Agent, (agent) => agent.reconnectNow))
       const after = await agent.statusWhen(
         "the buffered events to be acknowledged",
@@ -122,14 +125,15 @@ describe("interop faults", () => {
       )
       expect(after.droppedEvents).toBe(0)
       for (const index of [0, 49]) {
-        const task = await brain.rest.get<{ state: string }>(
-          `/api/v1/projects/${brain.slug}/tasks/effect/outage-${index}`
+        const task = await ownBrain.rest.get<{ state: string }>(
+          `/api/v1/projects/${ownBrain.slug}/tasks/effect/outage-${index}`
         )
         expect(task.status).toBe(200)
         expect(task.body.state).toBe("success")
       }
     } finally {
       await agent.runtime.dispose()
+      await ownBrain.stop()
     }
-  }, 120_000)
+  }, 180_000)
 })
