@@ -223,6 +223,9 @@ export const make: Effect.Effect<DispatcherRuntime, never, AgentConfig | EventBu
         let cursor = 0
         let ackSeen = false
         let legacyWarned = false
+        // One warning per outage: a brain that withholds acks would otherwise get a line per batch
+        // per timeout. The outage ends when every batch in flight is acknowledged.
+        let resendWarned = false
         const maxBatchBytes = Math.max(1024, session.maxFrameBytes - frameOverheadBytes)
 
         const sendBatch = (ids: ReadonlyArray<number>, bodies: ReadonlyArray<string>) =>
@@ -269,9 +272,12 @@ export const make: Effect.Effect<DispatcherRuntime, never, AgentConfig | EventBu
             if (nowMillis - batch.sentAtMillis < config.ackTimeoutMillis) continue
             inFlight.delete(batchId)
             if (ackSeen) {
-              yield* Effect.logWarning(
-                `no event_batch_ack for batch ${batchId} after ${config.ackTimeoutMillis} ms; sending its ${batch.ids.length} events again`
-              )
+              const line = `no event_batch_ack for batch ${batchId} after ${config.ackTimeoutMillis} ms; sending its ${batch.ids.length} events again`
+              if (resendWarned) yield* Effect.logDebug(line)
+              else {
+                resendWarned = true
+                yield* Effect.logWarning(`${line} (further batches without an ack are logged at debug level)`)
+              }
               yield* sendBatch(batch.ids, batch.bodies)
             } else {
               if (!legacyWarned) {
@@ -288,11 +294,15 @@ export const make: Effect.Effect<DispatcherRuntime, never, AgentConfig | EventBu
         })
 
         const acknowledgeInSession = (ackedId: string) =>
-          Effect.zipRight(
-            Effect.sync(() => {
-              ackSeen = true
-            }),
-            acknowledge(ackedId)
+          Effect.sync(() => {
+            ackSeen = true
+          }).pipe(
+            Effect.zipRight(acknowledge(ackedId)),
+            Effect.zipRight(
+              Effect.sync(() => {
+                if (inFlight.size === 0) resendWarned = false
+              })
+            )
           )
         sessionAcknowledge = acknowledgeInSession
 
