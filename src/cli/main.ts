@@ -70,6 +70,7 @@ const run = (argv: ReadonlyArray<string>) =>
       onRight: (plan) =>
         Effect.flatMap(loadRun, (Run) =>
           Run.run(plan).pipe(
+            Effect.as(0),
             Effect.catchAll((error) =>
               Effect.as(
                 Effect.logError(`z4j-agent stopped: ${error instanceof Error ? error.message : String(error)}`),

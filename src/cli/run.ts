@@ -7,12 +7,14 @@
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Runtime from "effect/Runtime"
 import type { EngineAdapter, EventSink } from "../engines/EngineAdapter.js"
 import * as Z4j from "../layers/Z4j.js"
 import { Agent, type AgentShape } from "../services/Agent.js"
+import { AgentConfig } from "../services/AgentConfig.js"
 import type { RunPlan } from "./runPlan.js"
 
 /**
@@ -166,48 +168,113 @@ const workerLayer = (specifier: string) =>
     })
   )
 
-/** SIGHUP skips the reconnect wait; SIGTERM and SIGINT are only logged here, the runtime handles them. */
-const signalLayer = Layer.scopedDiscard(
+/** Logs the start and the stop, and handles SIGHUP by skipping the reconnect wait. */
+const lifecycleLayer = Layer.scopedDiscard(
   Effect.gen(function* () {
     const agent = yield* Agent
+    const config = yield* AgentConfig
+    const annotations = { brainUrl: config.brainUrl, projectId: config.projectId, agentName: config.agentName }
+    yield* Effect.logInfo("agent started").pipe(Effect.annotateLogs(annotations))
+    yield* Effect.addFinalizer(() => Effect.logInfo("agent stopping").pipe(Effect.annotateLogs(annotations)))
+
     const runtime = yield* Effect.runtime<never>()
-    const run = Runtime.runFork(runtime)
     const onHangup = () => {
-      run(Effect.zipRight(Effect.logInfo("SIGHUP: reconnecting now"), agent.reconnectNow))
-    }
-    const onStop = (signal: NodeJS.Signals) => {
-      run(Effect.logInfo(`${signal}: flushing the buffer and disconnecting`))
+      Runtime.runFork(runtime)(Effect.zipRight(Effect.logInfo("SIGHUP: reconnecting now"), agent.reconnectNow))
     }
     yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        process.on("SIGHUP", onHangup)
-        process.once("SIGTERM", onStop)
-        process.once("SIGINT", onStop)
-      }),
-      () =>
-        Effect.sync(() => {
-          process.off("SIGHUP", onHangup)
-          process.off("SIGTERM", onStop)
-          process.off("SIGINT", onStop)
-        })
+      Effect.sync(() => process.on("SIGHUP", onHangup)),
+      () => Effect.sync(() => process.off("SIGHUP", onHangup))
     )
   })
 )
 
 /**
- * Runs the agent and what the plan attaches to it until the process is interrupted. Layers are
- * released in reverse: the worker module and the BullMQ watcher stop before the agent flushes and
- * disconnects.
+ * How long the process may take to stop after the first signal. The agent's own bounds are shorter
+ * (Z4J_DRAIN_TIMEOUT_MILLIS, default 5000 ms, plus 2000 ms for the brain's close reply); this one only
+ * keeps a stuck shutdown from holding the process forever.
+ */
+export const shutdownLimitMillis = 15_000
+
+/**
+ * The agent did not finish stopping within {@link shutdownLimitMillis} of the first signal.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ShutdownTimedOut extends Data.TaggedError("ShutdownTimedOut")<{ readonly limitMillis: number }> {
+  override get message(): string {
+    return `the agent did not stop within ${this.limitMillis} ms of the signal; exiting anyway, and events not yet acknowledged may be lost`
+  }
+}
+
+/**
+ * Runs the agent and what the plan attaches to it until SIGTERM or SIGINT. Layers are released in
+ * reverse: the worker module and the BullMQ watcher stop before the agent flushes and disconnects.
+ *
+ * The agent runs on a fiber of its own, which the runtime's own SIGTERM and SIGINT handling does not
+ * interrupt, so its scope closes as a normal exit. NOTE: in z4j-agent 0.1.0, closing the agent's scope
+ * from an interrupted fiber skips its drain and goodbye, which is why the signal is awaited here.
  *
  * @since 0.1.0
  * @category commands
  */
-export const run = (plan: RunPlan): Effect.Effect<never, unknown> => {
+export const run = (plan: RunPlan): Effect.Effect<void, unknown> => {
   const agent = Z4j.layer(plan.options)
   const attached = Layer.mergeAll(
-    signalLayer,
+    lifecycleLayer,
     plan.bullmq === undefined ? Layer.empty : bullmqLayer(plan.bullmq),
     plan.module === undefined ? Layer.empty : workerLayer(plan.module)
   )
-  return Effect.zipRight(Effect.logInfo("z4j-agent starting"), Layer.launch(attached.pipe(Layer.provide(agent))))
+  const program = (stop: Deferred.Deferred<NodeJS.Signals>) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        yield* Layer.build(attached.pipe(Layer.provide(agent)))
+        const signal = yield* Deferred.await(stop)
+        yield* Effect.logInfo(`${signal}: flushing the buffer and disconnecting`)
+      })
+    )
+  // The agent runs on a daemon fiber, and this fiber waits for it without being interruptible, so the
+  // process exits only after the drain and goodbye, or at the shutdown limit. A second signal exits at
+  // once, without draining.
+  return Effect.gen(function* () {
+    const stop = yield* Deferred.make<NodeJS.Signals>()
+    // Forked fibers inherit the region they are forked from; the agent's own fibers must stay interruptible.
+    const fiber = yield* Effect.forkDaemon(Effect.interruptible(program(stop)))
+    yield* Effect.async<void, unknown>((resume) => {
+      let received = false
+      let finished = false
+      let deadline: NodeJS.Timeout | undefined
+      const finish = (outcome: Effect.Effect<void, unknown>) => {
+        if (finished) return
+        finished = true
+        clearTimeout(deadline)
+        process.off("SIGTERM", onSignal)
+        process.off("SIGINT", onSignal)
+        resume(outcome)
+      }
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (received) {
+          process.stderr.write(`z4j-agent: second ${signal}, exiting without waiting for the drain\n`)
+          process.exit(1)
+        }
+        received = true
+        Deferred.unsafeDone(stop, Effect.succeed(signal))
+        // The runtime has already been asked to interrupt this fiber, so a failure returned from here
+        // would be reported as a clean interruption; the limit logs and sets the exit status itself.
+        deadline = setTimeout(
+          () =>
+            finish(
+              Effect.zipRight(
+                Effect.logError(new ShutdownTimedOut({ limitMillis: shutdownLimitMillis }).message),
+                Effect.sync(() => process.exit(1))
+              )
+            ),
+          shutdownLimitMillis
+        )
+      }
+      process.on("SIGTERM", onSignal)
+      process.on("SIGINT", onSignal)
+      fiber.addObserver((exit) => finish(exit))
+    })
+  }).pipe(Effect.uninterruptible)
 }

@@ -7,6 +7,7 @@ import * as Args from "../../src/cli/Args.js"
 import * as Commands from "../../src/cli/commands.js"
 import * as Run from "../../src/cli/runPlan.js"
 import * as TestBrain from "../../src/testing/TestBrain.js"
+import { type RedisServer, startRedis } from "../support/redis.js"
 import { baseEnvironment, cli, eventually, start } from "./support.js"
 
 const home = fs.mkdtempSync(path.join(os.tmpdir(), "z4j-run-test-"))
@@ -87,9 +88,18 @@ describe("z4j-agent run", () => {
     await eventually(() => brain.events.some((event) => event.task_id === "fixture-1"))
     const hellos = brain.hellos.length
 
+    // A refused token puts the agent in the auth backoff, which waits at least 10 s, so a reconnect
+    // within the 5 s below can only come from SIGHUP.
+    brain.faults.refuseAuth = true
     brain.dropAll()
+    await eventually(() => running.stderr().includes("4401"))
+    brain.faults.refuseAuth = false
+    const refusedHellos = brain.hellos.length
     running.child.kill("SIGHUP")
-    await eventually(() => brain.hellos.length > hellos && brain.connectedSessions() > 0)
+    await eventually(
+      () => brain.hellos.length > Math.max(hellos, refusedHellos) && brain.connectedSessions() > 0,
+      5_000
+    )
 
     running.child.kill("SIGTERM")
     const outcome = await running.done
@@ -97,9 +107,29 @@ describe("z4j-agent run", () => {
     expect(fs.readFileSync(marker, "utf8")).toBe("stopped after abort")
     expect(outcome.stderr).toContain("SIGHUP: reconnecting now")
     expect(outcome.stderr).toContain("SIGTERM: flushing the buffer and disconnecting")
-    expect(brain.agentCloses.map((close) => close.code)).toContain(1000)
+    await eventually(() => brain.agentCloses.some((close) => close.code === 1000), 5_000)
     expect(outcome.stdout + outcome.stderr).not.toContain(brain.token)
     expect(outcome.stdout + outcome.stderr).not.toContain(brain.hmacSecret)
+  })
+
+  it("bullmq sidecar reports queued jobs", async () => {
+    const { Queue } = await import("bullmq")
+    const redis: RedisServer = await startRedis()
+    const queue = new Queue("emails", { connection: { host: redis.host, port: redis.port } })
+    try {
+      await queue.add("welcome", { to: "a@example.com" })
+      const running = start(["run", "--engine", "bullmq", "--redis", redis.url], agentEnvironment(), { direct: true })
+      await eventually(() => brain.hellos.some((hello) => JSON.stringify(hello).includes('"bullmq"')))
+      await queue.add("receipt", { to: "b@example.com" })
+      await eventually(() => brain.events.some((event) => event.engine === "bullmq"))
+      running.child.kill("SIGTERM")
+      const outcome = await running.done
+      expect(outcome.code).toBe(0)
+      expect(outcome.stderr).toContain("watching BullMQ queues")
+    } finally {
+      await queue.close()
+      await redis.stop()
+    }
   })
 
   it("unusable export exits 1 and names it", async () => {

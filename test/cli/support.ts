@@ -27,7 +27,12 @@ export const start = (
   args: ReadonlyArray<string>,
   environment: Record<string, string>,
   options: { readonly direct?: boolean } = {}
-): { readonly child: ChildProcess; readonly done: Promise<Outcome> } => {
+): {
+  readonly child: ChildProcess
+  readonly done: Promise<Outcome>
+  /** Everything the child wrote to stderr so far. */
+  readonly stderr: () => string
+} => {
   const child =
     options.direct === true
       ? spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { cwd: root, env: environment })
@@ -44,7 +49,7 @@ export const start = (
     child.once("error", reject)
     child.once("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
   })
-  return { child, done }
+  return { child, done, stderr: () => stderr }
 }
 
 /** Runs the CLI to completion. It is asynchronous, so a brain in this process keeps serving meanwhile. */
