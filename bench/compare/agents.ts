@@ -65,9 +65,12 @@ export const bundleOurAgent = (): string => {
   return outfile
 }
 
-const command = (kind: AgentKind): { readonly file: string; readonly args: ReadonlyArray<string> } =>
+const command = (
+  kind: AgentKind,
+  nodeArgs: ReadonlyArray<string>
+): { readonly file: string; readonly args: ReadonlyArray<string> } =>
   kind === "ours"
-    ? { file: process.execPath, args: [bundleOurAgent()] }
+    ? { file: process.execPath, args: [...nodeArgs, bundleOurAgent()] }
     : { file: barePython(), args: [join(here, "..", "py", "bare_agent.py")] }
 
 /**
@@ -76,10 +79,12 @@ const command = (kind: AgentKind): { readonly file: string; readonly args: Reado
 export const spawnAgent = async (
   kind: AgentKind,
   target: BrainTarget,
-  extraEnv: Readonly<Record<string, string>> = {}
+  extraEnv: Readonly<Record<string, string>> = {},
+  /** Flags for our agent's `node`, such as `--cpu-prof`; z4j-bare ignores them. */
+  nodeArgs: ReadonlyArray<string> = []
 ): Promise<AgentProcess> => {
   const home = mkdtempSync(join(tmpdir(), `z4j-bench-${kind}-`))
-  const { file, args } = command(kind)
+  const { file, args } = command(kind, nodeArgs)
   // Only what the agent needs: no inherited Z4J_* settings from the caller's shell.
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",

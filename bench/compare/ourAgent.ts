@@ -63,7 +63,14 @@ const memory = () => {
     const [name, value] = line.split(":")
     if (name === "VmHWM" || name === "VmRSS") fields.set(name, Number.parseInt(value?.trim() ?? "0", 10) * 1024)
   }
-  return { peakRssBytes: fields.get("VmHWM") ?? 0, rssBytes: fields.get("VmRSS") ?? 0 }
+  const heap = process.memoryUsage()
+  return {
+    peakRssBytes: fields.get("VmHWM") ?? 0,
+    rssBytes: fields.get("VmRSS") ?? 0,
+    heapUsedBytes: heap.heapUsed,
+    heapTotalBytes: heap.heapTotal,
+    externalBytes: heap.external
+  }
 }
 
 answer({ op: "started", pid: process.pid })
