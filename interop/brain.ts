@@ -24,7 +24,7 @@ const adminPassword = "Interop-Admin-Pass-2026!"
 const readyTimeoutMillis = 90_000
 const stopTimeoutMillis = 15_000
 
-/** What a test needs to reach a running brain, as plain data (vitest `provide` serializes it). */
+/** Addresses and credentials of a running brain, as plain data because vitest `provide` serializes it. */
 export interface BrainCredentials {
   readonly baseUrl: string
   /** The agent WebSocket endpoint, `ws://127.0.0.1:<port>/ws/agent`. */
@@ -87,8 +87,9 @@ const tail = (path: string, characters = 3000) => {
   }
 }
 
-// Starts the CLI in a Python process that asks Linux to send it SIGTERM when its parent dies, so a
-// killed test run never leaves a brain behind. Where prctl is missing (macOS) the exit handler remains.
+// Starts the CLI in a Python process that requests SIGTERM from the kernel when its parent dies
+// (PR_SET_PDEATHSIG, Linux only), so a killed test run leaves no brain behind. Elsewhere only the exit
+// hook below stops it.
 const launcher = [
   "import ctypes, signal, sys",
   "try:",
@@ -150,8 +151,8 @@ export const startBrain = async (): Promise<RunningBrain> => {
       ],
       {
         cwd: home,
-        // The brain reads every Z4J_* variable plus ./.env, so the agent's own settings in the test's
-        // environment would change its mode or secrets; only these reach it.
+        // The brain reads every Z4J_* variable and ./.env. Agent settings in the test's environment would
+        // change its mode or secrets, so only these variables reach it.
         env: {
           PATH: process.env.PATH ?? "/usr/bin:/bin",
           HOME: home,

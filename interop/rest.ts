@@ -4,7 +4,7 @@
  * read; every body keeps the other fields the brain sent.
  */
 
-/** One HTTP answer: the status and the body parsed as JSON (the raw text when it is not JSON). */
+/** One HTTP response: the status and the body parsed as JSON (the raw text when it is not JSON). */
 export interface RestResponse<A> {
   readonly status: number
   readonly body: A
@@ -207,7 +207,7 @@ export class RestClient {
 }
 
 /**
- * Logs in with email and password and returns the session. Throws with the brain's answer when the
+ * Logs in with email and password and returns the session. Throws with the brain's response when the
  * login fails or sets no session or CSRF cookie.
  */
 export const login = async (baseUrl: string, email: string, password: string): Promise<Session> => {
@@ -227,7 +227,7 @@ export const login = async (baseUrl: string, email: string, password: string): P
   const csrf = pair("z4j_csrf").slice("z4j_csrf=".length)
   if (cookie === "" || csrf === "") {
     throw new Error(
-      `the brain's login answer set no z4j_session or z4j_csrf cookie; production mode names them __Host-*, so start the brain with --environment dev`
+      `the brain's login response set no z4j_session or z4j_csrf cookie; production mode names them __Host-*, so start the brain with --environment dev`
     )
   }
   return { cookie, csrf }

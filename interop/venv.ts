@@ -1,7 +1,7 @@
 /**
- * The Python virtualenv the interop brain runs from: built once per pinned version in a cache folder
- * outside the repository, reused by every later run on the same machine, and guarded by a lock folder
- * so concurrent runs never build into the same path at once.
+ * The Python virtualenv the interop brain runs from. It is built once per pinned version in a cache
+ * folder outside the repository and reused by every later run on the same machine. A lock folder keeps
+ * concurrent runs from building into the same path at once.
  */
 import { spawn } from "node:child_process"
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
@@ -161,9 +161,9 @@ const build = async (venv: string, logPath: string): Promise<void> => {
 }
 
 /**
- * Returns the path of a virtualenv holding exactly the pinned packages, building it first when it is
- * missing, incomplete or holds other versions. A build takes the lock, so a concurrent run waits and
- * then reuses the result. pip's output goes to `install.log` in the cache folder.
+ * Returns the path of a virtualenv that contains exactly the pinned packages, building it first when it
+ * is missing, incomplete or contains other versions. A build takes the lock, so a concurrent run waits
+ * and then reuses the result. pip's output goes to `install-<version>.log` in the cache folder.
  */
 export const ensureVenv = async (): Promise<string> => {
   const venv = venvPath()

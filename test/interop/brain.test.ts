@@ -151,7 +151,7 @@ afterEach(() => {
 })
 
 describe("real brain", () => {
-  it("is ready and the session can read the project", async () => {
+  it("ready, and the session reads projects", async () => {
     const ready = await fetch(`${brain.baseUrl}/api/v1/health/ready`)
     expect(ready.status).toBe(200)
     const projects = await brain.rest.get<Array<{ slug: string }>>("/api/v1/projects")
@@ -190,7 +190,7 @@ describe("protocol v2 against the real brain", () => {
     expect((await session.closed).code).toBe(1000)
   })
 
-  it("heartbeat, status and events are accepted and stored", async () => {
+  it("heartbeat, status and events stored", async () => {
     const session = await openSession(agent)
     session.ws.send(session.signer.sign("heartbeat", "hb_proto1", encodeHeartbeatPayload({ buffer_size: 0 })))
     session.ws.send(
@@ -267,7 +267,7 @@ describe("protocol v2 against the real brain", () => {
     expect(workers.body.some((row) => row.agent_id === agent.agentId && row.pid === process.pid)).toBe(true)
   })
 
-  it("commands arrive signed and their results are recorded", async () => {
+  it("commands signed, results recorded", async () => {
     const session = await openSession(agent)
     const workerName = `ts-protocol-worker-${randomUUID().slice(0, 8)}`
     const taskId = `emails:${randomUUID()}`
@@ -338,7 +338,7 @@ describe("protocol v2 against the real brain", () => {
     expect(failed.error).toBe("job is active")
   })
 
-  it("task commands are gated by advertised capabilities", async () => {
+  it("task commands gated by capabilities", async () => {
     const session = await openSession(agent)
     const taskId = `emails:${randomUUID()}`
     session.ws.send(
