@@ -71,36 +71,44 @@ const withoutPassword = (url: string): string => {
   }
 }
 
-const bullmqLayer = (plan: NonNullable<RunPlan["bullmq"]>) =>
-  Layer.scopedDiscard(
-    Effect.gen(function* () {
-      const agent = yield* Agent
-      const { Redis } = yield* Effect.tryPromise({
-        try: () => import("ioredis"),
-        catch: (cause) =>
-          new WorkerModuleFailed({ module: "ioredis", problem: "cannot be loaded; install bullmq and ioredis", cause })
-      })
-      // BullMQ's blocking reads need a client that never gives up on a request.
-      const client = yield* Effect.acquireRelease(
-        Effect.sync(() => new Redis(plan.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false })),
-        (redis) => Effect.promise(() => redis.quit().catch(() => redis.disconnect()))
-      )
-      const adapter = yield* plan.queues === undefined
-        ? Effect.flatMap(
-            Effect.promise(() => import("../engines/bullmq/Discovery.js")),
-            (discovery) => discovery.makeSidecar({ connection: client, prefix: plan.prefix })
-          )
-        : Effect.flatMap(
-            Effect.promise(() => import("../engines/bullmq/BullMQ.js")),
-            (bullmq) =>
-              bullmq.make({ connection: client, queues: plan.queues ?? [], prefix: plan.prefix, queueEvents: true })
-          )
-      yield* agent.attachEngine(adapter)
-      yield* Effect.logInfo("watching BullMQ queues").pipe(
-        Effect.annotateLogs({ redis: withoutPassword(plan.redisUrl), prefix: plan.prefix, adapter: adapter.name })
-      )
+/**
+ * Opens the Redis client and builds the BullMQ adapter before the agent exists. The agent announces
+ * its engines in the hello of each connect, so an adapter that is ready when the agent starts is
+ * registered before the first connection opens.
+ */
+const makeBullmqAdapter = (plan: NonNullable<RunPlan["bullmq"]>) =>
+  Effect.gen(function* () {
+    const { Redis } = yield* Effect.tryPromise({
+      try: () => import("ioredis"),
+      catch: (cause) =>
+        new WorkerModuleFailed({ module: "ioredis", problem: "cannot be loaded; install bullmq and ioredis", cause })
     })
-  )
+    yield* Effect.logInfo("looking for BullMQ queues").pipe(
+      Effect.annotateLogs({ redis: withoutPassword(plan.redisUrl), prefix: plan.prefix })
+    )
+    // BullMQ's blocking reads need a client that never gives up on a request.
+    const client = yield* Effect.acquireRelease(
+      Effect.sync(() => new Redis(plan.redisUrl, { maxRetriesPerRequest: null })),
+      (redis) => Effect.promise(() => redis.quit().catch(() => redis.disconnect()))
+    )
+    const adapter = yield* plan.queues === undefined
+      ? Effect.flatMap(
+          Effect.promise(() => import("../engines/bullmq/Discovery.js")),
+          (discovery) => discovery.makeSidecar({ connection: client, prefix: plan.prefix })
+        )
+      : Effect.flatMap(
+          Effect.promise(() => import("../engines/bullmq/BullMQ.js")),
+          (bullmq) =>
+            bullmq.make({ connection: client, queues: plan.queues ?? [], prefix: plan.prefix, queueEvents: true })
+        )
+    yield* Effect.logInfo("watching BullMQ queues").pipe(
+      Effect.annotateLogs({ redis: withoutPassword(plan.redisUrl), prefix: plan.prefix, adapter: adapter.name })
+    )
+    return adapter
+  })
+
+const attachLayer = (adapter: EngineAdapter) =>
+  Layer.effectDiscard(Effect.flatMap(Agent, (agent) => agent.attachEngine(adapter)))
 
 const isWorkerLayer = (value: unknown): value is Layer.Layer<never, unknown, Z4j.Services> => Layer.isLayer(value)
 
@@ -220,14 +228,15 @@ export class ShutdownTimedOut extends Data.TaggedError("ShutdownTimedOut")<{ rea
  */
 export const run = (plan: RunPlan): Effect.Effect<void, unknown> => {
   const agent = Z4j.layer(plan.options)
-  const attached = Layer.mergeAll(
-    lifecycleLayer,
-    plan.bullmq === undefined ? Layer.empty : bullmqLayer(plan.bullmq),
-    plan.module === undefined ? Layer.empty : workerLayer(plan.module)
-  )
   const program = (stop: Deferred.Deferred<NodeJS.Signals>) =>
     Effect.scoped(
       Effect.gen(function* () {
+        const adapter = plan.bullmq === undefined ? undefined : yield* makeBullmqAdapter(plan.bullmq)
+        const attached = Layer.mergeAll(
+          adapter === undefined ? Layer.empty : attachLayer(adapter),
+          lifecycleLayer,
+          plan.module === undefined ? Layer.empty : workerLayer(plan.module)
+        )
         yield* Layer.build(attached.pipe(Layer.provide(agent)))
         const signal = yield* Deferred.await(stop)
         yield* Effect.logInfo(`${signal}: flushing the buffer and disconnecting`)
