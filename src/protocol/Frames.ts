@@ -535,7 +535,8 @@ const byType = <Frame>(
   return (input: unknown): Either.Either<Frame, FrameDecodeError> =>
     Either.flatMap(readInput(input), (value) => {
       const type = frameTypeOf(value)
-      const decoder = type === null ? undefined : decoders[type]
+      // Own keys only: a frame typed "constructor" or "valueOf" must not reach Object.prototype.
+      const decoder = type === null || !Object.hasOwn(decoders, type) ? undefined : decoders[type]
       if (decoder === undefined) {
         const found = type === null ? "no type" : `type ${JSON.stringify(type)}`
         return Either.left(
