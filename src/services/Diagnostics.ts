@@ -190,6 +190,7 @@ export const make = (options: DiagnosticsOptions = {}): Effect.Effect<Diagnostic
       buffer: settings.buffer,
       home: settings.home,
       fallback: settings.fallback,
+      subfolder: settings.bufferSubfolder,
       maxBytes: settings.bufferMaxBytes
     })
     const probeDns = withTarget("dns", (target) => probeDnsWith(target, lookup, timeoutMillis))

@@ -28,13 +28,20 @@ describe("probeBufferPath", () => {
   it.live("writable home passes and leaves nothing", () =>
     Effect.gen(function* () {
       const home = path.join(tempFolder(), "nested", "home")
-      const result = yield* probeBufferPath({ buffer: "sqlite", home, fallback: unwritable(), maxBytes })
+      const result = yield* probeBufferPath({
+        buffer: "sqlite",
+        home,
+        fallback: unwritable(),
+        subfolder: "buffers/key",
+        maxBytes
+      })
       expect(result.ok).toBe(true)
-      expect(result.details.folder).toBe(home)
+      const folder = path.join(home, "buffers", "key")
+      expect(result.details.folder).toBe(folder)
       expect(result.details.fallbackUsed).toBe(false)
       expect(typeof result.details.freeBytes).toBe("number")
-      expect(fs.readdirSync(home)).toEqual([])
-      expect(fs.statSync(home).mode & 0o777).toBe(0o700)
+      expect(fs.readdirSync(folder)).toEqual([])
+      expect(fs.statSync(folder).mode & 0o777).toBe(0o700)
     })
   )
 
@@ -42,19 +49,25 @@ describe("probeBufferPath", () => {
     Effect.gen(function* () {
       const home = unwritable()
       const fallback = tempFolder()
-      const result = yield* probeBufferPath({ buffer: "sqlite", home, fallback, maxBytes })
+      const result = yield* probeBufferPath({ buffer: "sqlite", home, fallback, subfolder: "buffers", maxBytes })
       expect(result.ok).toBe(true)
       expect(result.details.fallbackUsed).toBe(true)
-      expect(result.details.folder).toBe(fallback)
+      expect(result.details.folder).toBe(path.join(fallback, "buffers"))
       expect(result.details.homeError).toBe("ENOTDIR")
-      expect(result.message).toContain(`the agent will keep its buffer in ${fallback}`)
+      expect(result.message).toContain(`the agent will keep its buffer in ${path.join(fallback, "buffers")}`)
       expect(result.message).toContain("set Z4J_HOME")
     })
   )
 
   it.live("no writable folder fails", () =>
     Effect.gen(function* () {
-      const result = yield* probeBufferPath({ buffer: "sqlite", home: unwritable(), fallback: unwritable(), maxBytes })
+      const result = yield* probeBufferPath({
+        buffer: "sqlite",
+        home: unwritable(),
+        fallback: unwritable(),
+        subfolder: "buffers",
+        maxBytes
+      })
       expect(result.ok).toBe(false)
       expect(result.details.folder).toBe(null)
       expect(result.message).toContain("Set Z4J_HOME to a writable folder")
@@ -68,6 +81,7 @@ describe("probeBufferPath", () => {
         buffer: "sqlite",
         home,
         fallback: home,
+        subfolder: "buffers",
         maxBytes: Number.MAX_SAFE_INTEGER
       })
       expect(result.ok).toBe(true)
@@ -77,7 +91,13 @@ describe("probeBufferPath", () => {
 
   it.live("memory buffer is not applicable", () =>
     Effect.gen(function* () {
-      const result = yield* probeBufferPath({ buffer: "memory", home: unwritable(), fallback: unwritable(), maxBytes })
+      const result = yield* probeBufferPath({
+        buffer: "memory",
+        home: unwritable(),
+        fallback: unwritable(),
+        subfolder: "buffers",
+        maxBytes
+      })
       expect(result.ok).toBe(true)
       expect(result.details.skipped).toBe(true)
     })

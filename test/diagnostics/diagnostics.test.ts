@@ -4,6 +4,9 @@ import * as path from "node:path"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Z4j from "../../src/layers/Z4j.js"
+import type { AgentConfigShape } from "../../src/services/AgentConfig.js"
 import * as Diagnostics from "../../src/services/Diagnostics.js"
 import * as TestBrain from "../../src/testing/TestBrain.js"
 import { closedPort } from "./support/servers.js"
@@ -126,6 +129,12 @@ describe("Diagnostics", () => {
           ["handshake", true]
         ])
         expect(report.ok).toBe(true)
+        const key = Z4j.agentKey({
+          brainUrl: `${brain.url}/ws/agent`,
+          projectId: brain.projectId,
+          token: Redacted.make(brain.token)
+        } as AgentConfigShape)
+        expect(byName(report, "buffer").details.folder).toBe(path.join(home, "buffers", key))
         const handshake = byName(report, "handshake")
         expect(handshake.details.brainVersion).toBe("1.6.9")
         expect(handshake.details.agentId).toBe(brain.agentId)

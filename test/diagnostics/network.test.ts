@@ -9,6 +9,20 @@ const using = <A>(start: () => Promise<Running>, use: (server: Running) => Effec
 
 const failingLookup = (code: string) => () => Promise.reject(Object.assign(new Error(`getaddrinfo ${code}`), { code }))
 
+describe("targetOf", () => {
+  it("default ports and IPv6 brackets", () => {
+    expect(targetOf("wss://brain.example/ws/agent")).toEqual({
+      url: "wss://brain.example/ws/agent",
+      secure: true,
+      host: "brain.example",
+      port: 443
+    })
+    expect(targetOf("ws://[::1]/ws/agent").host).toBe("::1")
+    expect(targetOf("ws://[::1]/ws/agent").port).toBe(80)
+    expect(targetOf("ws://127.0.0.1:7700/ws/agent").port).toBe(7700)
+  })
+})
+
 describe("probeDns", () => {
   it.live("IP address needs no lookup", () =>
     Effect.gen(function* () {

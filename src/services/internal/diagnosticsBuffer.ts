@@ -9,17 +9,17 @@ import { errorCode, errorMessage, fail, notApplicable, pass } from "./diagnostic
 export interface BufferProbeOptions {
   readonly buffer: "sqlite" | "memory"
   readonly home: string
-  /** The folder the SQLite buffer falls back to when `home` is not writable. */
+  /** The home the SQLite buffer falls back to when `home` is not writable. */
   readonly fallback: string
+  /** The buffer's folder inside a home: `buffers/<agent key>`, or `buffers` when the key is unknown. */
+  readonly subfolder: string
   /** The buffer's size cap; less free space than this is reported. */
   readonly maxBytes: number
 }
 
-/** `$TMPDIR/z4j-<uid>`, where the SQLite buffer goes when `Z4J_HOME` is not writable. */
-export const fallbackFolder = (): string => {
-  const uid = typeof process.getuid === "function" ? process.getuid() : os.userInfo().uid
-  return path.join(os.tmpdir(), `z4j-${uid}`)
-}
+/** `$TMPDIR/z4j-<uid>` (the user name where there are no uids), as the SQLite buffer names its fallback home. */
+export const fallbackFolder = (): string =>
+  path.join(os.tmpdir(), `z4j-${process.getuid?.() ?? os.userInfo().username}`)
 
 const probeBytes = 4096
 
@@ -73,28 +73,26 @@ export const probeBufferPath = (options: BufferProbeOptions): Effect.Effect<Prob
       )
     )
   }
-  return tryWrite(options.home).pipe(
+  const home = path.join(options.home, options.subfolder)
+  const fallback = path.join(options.fallback, options.subfolder)
+  return tryWrite(home).pipe(
     Effect.map(({ freeBytes }) =>
-      pass(
-        "buffer",
-        `created, wrote, fsynced and deleted a file in ${options.home}${spaceNote(freeBytes, options.maxBytes)}`,
-        {
-          folder: options.home,
-          fallbackUsed: false,
-          freeBytes
-        }
-      )
+      pass("buffer", `created, wrote, fsynced and deleted a file in ${home}${spaceNote(freeBytes, options.maxBytes)}`, {
+        folder: home,
+        fallbackUsed: false,
+        freeBytes
+      })
     ),
     Effect.catchAll((homeFailure) =>
-      tryWrite(options.fallback).pipe(
+      tryWrite(fallback).pipe(
         Effect.map(({ freeBytes }) =>
           pass(
             "buffer",
-            `${describeFailure(options.home, homeFailure)}, so the agent will keep its buffer in ${options.fallback}, which the system may clear at reboot. Fix the permissions of ${options.home} or set Z4J_HOME to a writable folder${spaceNote(freeBytes, options.maxBytes)}`,
+            `${describeFailure(home, homeFailure)}, so the agent will keep its buffer in ${fallback}, which the system may clear at reboot. Fix the permissions of ${options.home} or set Z4J_HOME to a writable folder${spaceNote(freeBytes, options.maxBytes)}`,
             {
-              folder: options.fallback,
+              folder: fallback,
               fallbackUsed: true,
-              home: options.home,
+              home,
               homeError: errorCode(homeFailure.error) ?? errorMessage(homeFailure.error),
               freeBytes
             }
@@ -104,13 +102,13 @@ export const probeBufferPath = (options: BufferProbeOptions): Effect.Effect<Prob
           Effect.succeed(
             fail(
               "buffer",
-              `${describeFailure(options.home, homeFailure)}, and ${describeFailure(options.fallback, fallbackFailure)}. Set Z4J_HOME to a writable folder`,
+              `${describeFailure(home, homeFailure)}, and ${describeFailure(fallback, fallbackFailure)}. Set Z4J_HOME to a writable folder`,
               {
                 folder: null,
                 fallbackUsed: false,
-                home: options.home,
+                home,
                 homeError: errorCode(homeFailure.error) ?? errorMessage(homeFailure.error),
-                fallback: options.fallback,
+                fallback,
                 fallbackError: errorCode(fallbackFailure.error) ?? errorMessage(fallbackFailure.error)
               }
             )

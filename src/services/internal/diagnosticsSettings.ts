@@ -5,7 +5,9 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import { agentKey } from "../../layers/Z4j.js"
 import { decodeHmacSecret, InvalidSecret } from "../../protocol/index.js"
+import type { AgentConfigShape } from "../AgentConfig.js"
 import * as AgentConfig from "../AgentConfig.js"
 import type { DiagnosticsOptions, ProbeResult } from "../Diagnostics.js"
 import { fallbackFolder } from "./diagnosticsBuffer.js"
@@ -27,6 +29,8 @@ export interface Settings {
   readonly home: string
   readonly fallback: string
   readonly buffer: "sqlite" | "memory"
+  /** The buffer's folder inside a home, as the SQLite buffer names it for this agent. */
+  readonly bufferSubfolder: string
   readonly bufferMaxBytes: number
   readonly agentName: string
   readonly rejectUnauthorized: boolean
@@ -132,7 +136,17 @@ export const resolveSettings = (options: DiagnosticsOptions): Effect.Effect<Sett
     const homeText = yield* read(options.home, Config.string("Z4J_HOME"))
     const bufferText = yield* read(options.buffer, Config.string("Z4J_BUFFER"))
     const config = Either.getRight(full)
+    // The buffer folder is named after a hash of the brain URL, project and token, so it is known only
+    // when all three are valid.
+    const bufferSubfolder =
+      Either.isRight(brainUrl) && Either.isRight(token) && Either.isRight(projectId)
+        ? path.join(
+            "buffers",
+            agentKey({ brainUrl: brainUrl.right, token: token.right, projectId: projectId.right } as AgentConfigShape)
+          )
+        : "buffers"
     return {
+      bufferSubfolder,
       brainUrl,
       token,
       projectId,
