@@ -203,9 +203,21 @@ export const make: Effect.Effect<
     })
   )
 
+  // A defect in one attempt (a bug in a transport, a decoder or an adapter hook) ends that attempt
+  // only: without this, it would end the supervisor and the agent would never connect again.
+  const guardedAttempt: Effect.Effect<SessionFailure, never> = Effect.catchAllDefect(
+    attempt,
+    (defect): Effect.Effect<SessionFailure> =>
+      Effect.succeed({
+        class: "protocol",
+        message: `the connection failed on an internal error: ${defect instanceof Error ? defect.message : String(defect)}`,
+        remedy: "The agent reconnects; report this error to the z4j-agent maintainers with the agent's debug log"
+      })
+  )
+
   const run: Effect.Effect<void, AgentRefused> = Effect.gen(function* () {
     while (!stopping) {
-      const failure = yield* attempt
+      const failure = yield* guardedAttempt
       if (stopping) return
       const failureClass = failure.class
       if (failureClass === "terminal") {
