@@ -191,7 +191,7 @@ export const parse = (spec: CommandSpec, argv: ReadonlyArray<string>): Either.Ei
 }
 
 /**
- * A string flag's value, if given.
+ * Returns a string flag's value, if given.
  *
  * @since 0.1.0
  * @category getters

@@ -197,8 +197,8 @@ const lifecycleLayer = Layer.scopedDiscard(
 )
 
 /**
- * How long the process may take to stop after the first signal. The agent's own bounds are shorter
- * (Z4J_DRAIN_TIMEOUT_MILLIS, default 5000 ms, plus 2000 ms for the brain's close reply); this one only
+ * How long the process may take to stop after the first signal. The agent's own bounds are shorter:
+ * Z4J_DRAIN_TIMEOUT_MILLIS (default 5000 ms) plus 2000 ms for the brain's close reply. This limit only
  * keeps a stuck shutdown from holding the process forever.
  */
 export const shutdownLimitMillis = 15_000
@@ -269,7 +269,7 @@ export const run = (plan: RunPlan): Effect.Effect<void, unknown> => {
         received = true
         Deferred.unsafeDone(stop, Effect.succeed(signal))
         // The runtime has already been asked to interrupt this fiber, so a failure returned from here
-        // would be reported as a clean interruption; the limit logs and sets the exit status itself.
+        // would be reported as a clean interruption. The limit therefore logs and sets the exit status itself.
         deadline = setTimeout(
           () =>
             finish(

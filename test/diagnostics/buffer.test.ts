@@ -15,7 +15,7 @@ afterEach(() => {
   for (const folder of folders.splice(0)) fs.rmSync(folder, { recursive: true, force: true })
 })
 
-/** A path under a regular file, which no one can create as a folder, not even root. */
+/** Returns a path under a regular file, which no one can create as a folder, not even root. */
 const unwritable = () => {
   const file = path.join(tempFolder(), "file")
   fs.writeFileSync(file, "")

@@ -9,7 +9,7 @@ export interface Cause {
 const tokenRemedy =
   "Check Z4J_TOKEN: it must be the token shown when this agent was created, and the agent must not have been revoked or its project deleted"
 
-/** What a close code from the brain means, as a sentence naming the code, and what to do about it. */
+/** Describes a close code from the brain in a sentence that names the code, and says what to do about it. */
 export const closeCause = (code: number): Cause => {
   const info = closeCodeInfo(code)
   const meaning = info.meaning.replace(/\.$/, "")
@@ -22,7 +22,7 @@ export const closeCause = (code: number): Cause => {
 const proxyRemedy =
   "A proxy between this machine and the brain probably strips the Upgrade and Connection headers: configure it to forward WebSocket upgrades on /ws/agent (for nginx: proxy_http_version 1.1 and proxy_set_header for Upgrade and Connection)"
 
-/** The cause of an HTTP status given to the WebSocket upgrade request instead of 101. */
+/** Explains an HTTP status that the server returned to the WebSocket upgrade request instead of 101. */
 export const upgradeStatusCause = (status: number, location: string | undefined): Cause => {
   if (status === 401 || status === 403) {
     return {

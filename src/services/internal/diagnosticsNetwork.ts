@@ -4,7 +4,7 @@ import * as Effect from "effect/Effect"
 import type { LookupFunction, ProbeResult } from "../Diagnostics.js"
 import { errorCode, errorMessage, fail, notApplicable, pass } from "./diagnosticsResult.js"
 
-/** Where the brain's agent endpoint is, taken apart for the network probes. */
+/** The location of the brain's agent endpoint, taken apart for the network probes. */
 export interface Target {
   /** The `ws://` or `wss://` URL of the agent endpoint. */
   readonly url: string
@@ -18,7 +18,8 @@ export const targetOf = (wsUrl: string): Target => {
   const url = new URL(wsUrl)
   const secure = url.protocol === "wss:"
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1")
-  const port = url.port === "" ? (secure ? 443 : 80) : Number(url.port)
+  const defaultPort = secure ? 443 : 80
+  const port = url.port === "" ? defaultPort : Number(url.port)
   return { url: wsUrl, secure, host, port }
 }
 
@@ -176,7 +177,7 @@ const explainVerification = (
 
 /**
  * Checks the TLS handshake and the certificate. The probe connects without rejecting the certificate
- * so that it can describe a bad one, and judges it from Node's verification result instead; this is
+ * so that it can describe a bad one, and judges it from Node's verification result instead. This is
  * safe because the probe sends no data over the connection.
  */
 export const probeTls = (

@@ -69,7 +69,7 @@ export const probeWebSocket = (target: Target, options: UpgradeOptions): Effect.
       settleTimer = setTimeout(() => {
         closingLocally = true
         socket.close(1000, "z4j-agent doctor")
-        // Waits for the brain's close reply so it sees a clean close, but not for ws's 30 s close timeout.
+        // Waits for the brain's close reply so the brain records a clean close, but not for ws's 30 s close timeout.
         cutTimer = setTimeout(() => socket.terminate(), closeReplyMillis)
       }, options.settleMillis)
     })
