@@ -144,6 +144,12 @@ const onBrainError = (
   })
 
 /**
+ * Frame types whose first ignored frame is logged as a warning, per session. A brain that sends many
+ * distinct unknown types would otherwise get a warning, and a remembered type, for each.
+ */
+const maxWarnedIgnoredTypes = 10
+
+/**
  * The receive loop of a live session: verifies every inbound frame, applies acks, hands commands to
  * the router, and returns how the session ended. A frame that fails verification ends the session,
  * because the reference agent does the same and a new session resets both sequence counters.
@@ -175,7 +181,14 @@ export const openSession = (
       const frame = decodeBrainFrame(verified.right)
       if (Either.isLeft(frame)) {
         const type = String((verified.right as { type?: unknown }).type)
-        if (!ignoredTypes.has(type)) {
+        if (ignoredTypes.has(type) || ignoredTypes.size > maxWarnedIgnoredTypes) {
+          yield* Effect.logDebug(`ignored a frame from the brain: ${frame.left.message}`)
+        } else if (ignoredTypes.size === maxWarnedIgnoredTypes) {
+          ignoredTypes.add(type)
+          yield* Effect.logWarning(
+            `ignored frames of ${maxWarnedIgnoredTypes} types from the brain; further ignored frames are logged at debug level`
+          )
+        } else {
           ignoredTypes.add(type)
           yield* Effect.logWarning(`ignored a frame from the brain: ${frame.left.message}`)
         }
