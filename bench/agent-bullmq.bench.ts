@@ -1,0 +1,143 @@
+/**
+ * Measures a no-op BullMQ Worker's throughput without and with the whole agent attached. The agent
+ * part is the BullMQ adapter, the dispatcher, the SQLite buffer and a WebSocket session to a TestBrain in
+ * another process. The adapter runs twice: on Worker events only (the default when Workers are given),
+ * then on Worker events plus the queue's event stream. Rounds alternate on a private Redis:
+ *
+ *   npx tsx bench/agent-bullmq.bench.ts [jobs per run] [rounds]
+ *
+ * Each run adds the jobs in bulk, starts the agent (when attached) and waits for its session, then starts
+ * the Worker and times it until every job completed. The agent's own catch-up after the last job (its
+ * remaining batches and acks) is timed apart and not counted in the Worker's rate.
+ */
+import { spawn } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { createInterface } from "node:readline"
+import { fileURLToPath } from "node:url"
+import { Queue, Worker } from "bullmq"
+import * as BullMQ from "../src/engines/bullmq/BullMQ.js"
+import * as Z4j from "../src/layers/Z4j.js"
+import { startRedis } from "../test/support/redis.js"
+
+const jobsPerRun = Number(process.argv[2] ?? 5_000)
+const rounds = Number(process.argv[3] ?? 4)
+const concurrency = 50
+
+type Variant = "none" | "agent, workers only" | "agent, workers+events"
+
+const brainChild = spawn(
+  process.execPath,
+  ["--import", "tsx", fileURLToPath(new URL("compare/brainProcess.ts", import.meta.url))],
+  { stdio: ["pipe", "pipe", "inherit"] }
+)
+const brainLines = createInterface({ input: brainChild.stdout! })[Symbol.asyncIterator]()
+const brainAnswer = async () => JSON.parse(String((await brainLines.next()).value)) as Record<string, unknown>
+const { agentOptions } = (await brainAnswer()) as {
+  agentOptions: { brainUrl: string; token: string; hmacSecret: string; projectId: string }
+}
+
+const server = await startRedis()
+const connection = { host: "127.0.0.1", port: server.port }
+let runIndex = 0
+const catchUps: Array<number> = []
+
+const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
+
+const runOnce = async (variant: Variant): Promise<number> => {
+  const name = `agent-bench-${process.pid}-${++runIndex}`
+  const queue = new Queue(name, { connection })
+  const worker = new Worker(name, async () => undefined, { connection, concurrency, autorun: false })
+  worker.on("error", () => undefined)
+  const home = mkdtempSync(join(tmpdir(), "z4j-agent-bench-"))
+  let agent: Z4j.AgentHandle | undefined
+  try {
+    for (let offset = 0; offset < jobsPerRun; offset += 1_000) {
+      const size = Math.min(1_000, jobsPerRun - offset)
+      await queue.addBulk(
+        Array.from({ length: size }, (_, index) => ({
+          name: "noop",
+          data: { index: offset + index, payload: "x".repeat(64) }
+        }))
+      )
+    }
+    if (variant !== "none") {
+      agent = await Z4j.start({ ...agentOptions, home, buffer: "sqlite", agentName: "bench-bullmq" })
+      await agent.registerEngine(
+        BullMQ.make({
+          connection,
+          queues: [queue],
+          workers: [worker],
+          queueEvents: variant === "agent, workers+events"
+        })
+      )
+      while ((await agent.status()).sessionId === null) await sleep(5)
+    }
+    let completed = 0
+    const done = new Promise<void>((resolve) => {
+      worker.on("completed", () => {
+        if (++completed === jobsPerRun) resolve()
+      })
+    })
+    const started = performance.now()
+    void worker.run()
+    await done
+    const seconds = (performance.now() - started) / 1000
+    if (agent !== undefined) {
+      const finished = performance.now()
+      for (;;) {
+        const status = await agent.status()
+        if (status.buffer.depth === 0 && status.dispatcher.inFlightBatches === 0 && status.dispatcher.ackedTotal > 0) {
+          break
+        }
+        await sleep(5)
+      }
+      catchUps.push((performance.now() - finished) / 1000)
+    }
+    return jobsPerRun / seconds
+  } finally {
+    await worker.close()
+    await agent?.stop()
+    await queue.obliterate({ force: true })
+    await queue.close()
+    rmSync(home, { recursive: true, force: true })
+  }
+}
+
+const variants: ReadonlyArray<Variant> = ["none", "agent, workers only", "agent, workers+events"]
+const results = new Map<Variant, Array<number>>(variants.map((variant) => [variant, []]))
+
+for (const variant of variants) await runOnce(variant)
+catchUps.length = 0
+
+for (let round = 0; round < rounds; round++) {
+  // Rotating the order spreads any drift in the machine's load over every variant.
+  const order = variants.map((_, index) => variants[(index + round) % variants.length]!)
+  for (const variant of order) results.get(variant)!.push(await runOnce(variant))
+  console.log(
+    `round ${round + 1}: ${variants.map((variant) => `${variant} ${Math.round(results.get(variant)!.at(-1)!)} jobs/s`).join(", ")}`
+  )
+}
+
+const median = (values: ReadonlyArray<number>) => {
+  const sorted = [...values].sort((left, right) => left - right)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+}
+brainChild.stdin!.write(`${JSON.stringify({ op: "count" })}\n`)
+const received = (await brainAnswer()).events
+const baseline = median(results.get("none")!)
+console.log(`\n${jobsPerRun} jobs per run, ${rounds} rounds, concurrency ${concurrency}, median jobs/s:`)
+for (const variant of variants) {
+  const value = median(results.get(variant)!)
+  console.log(
+    `  ${variant.padEnd(22)} ${Math.round(value).toString().padStart(7)}  ratio ${(value / baseline).toFixed(3)}`
+  )
+}
+console.log(
+  `agent catch-up after the last job: median ${median(catchUps).toFixed(3)} s; brain received ${String(received)} distinct events`
+)
+
+brainChild.stdin!.end()
+await server.stop()
