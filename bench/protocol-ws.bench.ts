@@ -2,8 +2,8 @@
  * Measures the whole outbound cost of one 500-event batch, up to the socket. The full path renders each
  * event as canonical JSON, joins the event_batch payload, signs the frame and writes it to a loopback
  * WebSocket until `ws` reports the write done. It is compared with a raw HMAC-SHA256 over the same
- * envelope bytes and with a bare write of the same frame. The receiving WebSocket server runs in a child process and discards what it reads, so
- * its parsing does not run on the measured thread.
+ * envelope bytes and with a bare write of the same frame. The receiving WebSocket server runs in a
+ * child process and discards what it reads, so its parsing does not run on the measured thread.
  *
  *   npx tsx bench/protocol-ws.bench.ts [rounds] [batches per round]
  */
