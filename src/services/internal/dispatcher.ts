@@ -14,9 +14,12 @@ import { AgentState, type LiveSession } from "../AgentState.js"
 import type { DispatcherShape, DispatcherStats } from "../Dispatcher.js"
 import { type BufferEntry, EventBuffer } from "../EventBuffer.js"
 import { Redactor } from "../Redactor.js"
+import { checkTaskEvent, InvalidTaskEvent } from "./eventShape.js"
 
 /** Bytes of an `event_batch` frame around its events: envelope keys, ids, nonce, hmac and `{"events":[]}`. */
 const frameOverheadBytes = 512
+
+const rejectWarningIntervalMillis = 60_000
 
 interface InFlightBatch {
   readonly ids: ReadonlyArray<number>
@@ -66,7 +69,10 @@ export const make: Effect.Effect<DispatcherRuntime, never, AgentConfig | EventBu
     let ackedTotal = 0
     let lastFlushAtMillis: number | null = null
     let intakeDropStreak = 0
-    let rejectStreak = 0
+    // Rejections are logged at most once a minute, with the count since the last warning, because an
+    // adapter that builds every event wrong would otherwise log once per event.
+    let rejectedSinceWarning = 0
+    let lastRejectWarningMillis = Number.NEGATIVE_INFINITY
 
     // One slot is enough: a wake-up that finds one pending already has nothing to add.
     const pumpWake = yield* Queue.sliding<void>(1)
@@ -105,7 +111,8 @@ export const make: Effect.Effect<DispatcherRuntime, never, AgentConfig | EventBu
       }
     }
 
-    const renderEvent = (event: TaskEvent, nowMillis: number): string => {
+    const renderEvent = (hostEvent: TaskEvent, nowMillis: number): string => {
+      const event = checkTaskEvent(hostEvent)
       const occurredAt =
         event.occurredAt instanceof Date && !Number.isNaN(event.occurredAt.getTime())
           ? event.occurredAt
@@ -150,12 +157,20 @@ export const make: Effect.Effect<DispatcherRuntime, never, AgentConfig | EventBu
       for (const event of events) {
         try {
           bodies.push(renderEvent(event, nowMillis))
-          if (rejectStreak > 0) rejectStreak = 0
         } catch (error) {
           rejectedTotal += 1
-          rejectStreak += 1
-          if (rejectStreak === 1) {
-            yield* Effect.logWarning("event could not be serialized and was dropped (counted in dropped_events)", error)
+          rejectedSinceWarning += 1
+          if (nowMillis - lastRejectWarningMillis >= rejectWarningIntervalMillis) {
+            const count =
+              rejectedSinceWarning === 1 ? "" : ` (${rejectedSinceWarning} events dropped since the last warning)`
+            lastRejectWarningMillis = nowMillis
+            rejectedSinceWarning = 0
+            yield* error instanceof InvalidTaskEvent
+              ? Effect.logWarning(`${error.message}. The event was dropped and counted in dropped_events${count}`)
+              : Effect.logWarning(
+                  `event could not be serialized and was dropped (counted in dropped_events)${count}`,
+                  error
+                )
           }
         }
       }
