@@ -170,7 +170,10 @@ export const runSoak = async (options: SoakOptions): Promise<SoakResult> => {
     report(`cut ${cuts}: every connection to the brain cut`)
   }, options.cutEverySeconds * 1000)
 
+  // Under vitest the parent runs without tsx's loader, and the child needs it to load this file.
+  const loader = process.execArgv.some((argument) => argument.includes("tsx")) ? [] : ["--import", "tsx"]
   const child = fork(fileURLToPath(import.meta.url), [workerFlag], {
+    execArgv: [...process.execArgv, ...loader],
     env: {
       ...process.env,
       Z4J_SOAK_SETTINGS: JSON.stringify({
