@@ -34,6 +34,7 @@ describe("connection faults", () => {
           expect(status.droppedEvents).toBe(0)
           expect(status.connection.connectsTotal).toBeGreaterThanOrEqual(2)
           expect(warnings(logs.lines, "1006").length).toBe(1)
+          expect(warnings(logs.lines, "1006")[0]).toContain("lost without a close frame")
         }).pipe(
           Effect.provide(agentLayer(brain, { brainUrl: proxy.url, maxBatchEvents: 100 })),
           Effect.provide(logs.layer)

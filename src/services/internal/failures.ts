@@ -14,9 +14,13 @@ export const classifyClose = (close: CloseInfo, phase: "handshake" | "session"):
   const reason = close.reason === "" ? "" : ` "${close.reason}"`
   const where = phase === "handshake" ? "during the handshake" : "the connection"
   const failureClass = info.failureClass === "normal" ? "network" : info.failureClass
+  // 1005 and 1006 never travel in a close frame: the local socket reports them when none arrived.
+  const lost = close.code === 1005 || close.code === 1006
   return {
     class: failureClass,
-    message: `the brain closed ${where} with code ${close.code} (${info.name})${reason}`,
+    message: lost
+      ? `the connection to the brain was lost ${phase === "handshake" ? "during the handshake " : ""}without a close frame (code ${close.code}, ${info.name})`
+      : `the brain closed ${where} with code ${close.code} (${info.name})${reason}`,
     remedy: info.remedy
   }
 }
