@@ -6,6 +6,7 @@
  *
  *   npx tsx bench/compare/run.ts [--events 20000] [--rounds 3] [--rate 1000] [--steady-seconds 10]
  *                                [--outage-seconds 60] [--outage-rate 500] [--outage-rounds 1] [--agents ours,bare]
+ *                                (`--agents ours,ours-memory,bare` adds this agent on its memory buffer)
  *
  * Figures, each the median over rounds that alternate which agent goes first:
  * - burst: events/s from the first emit until every event is acknowledged and the buffer is empty;
@@ -41,7 +42,13 @@ const steadySeconds = Number(values["steady-seconds"])
 const outageSeconds = Number(values["outage-seconds"])
 const outageRate = Number(values["outage-rate"])
 const outageRounds = Number(values["outage-rounds"])
-let kinds = values.agents.split(",").filter((kind): kind is AgentKind => kind === "ours" || kind === "bare")
+/** An agent as the bench runs it: `ours-memory` is this agent on its memory buffer, the ceiling of the durable one. */
+type Variant = AgentKind | "ours-memory"
+const variants: ReadonlyArray<Variant> = ["ours", "ours-memory", "bare"]
+let kinds = values.agents.split(",").filter((kind): kind is Variant => variants.includes(kind as Variant))
+
+const spawnVariant = (variant: Variant, target: BrainTarget) =>
+  variant === "ours-memory" ? spawnAgent("ours", target, { Z4J_BUFFER: "memory" }) : spawnAgent(variant, target)
 
 if (kinds.includes("bare")) {
   try {
@@ -99,10 +106,10 @@ interface RoundResult {
   readonly idleRss: number
 }
 
-const results = new Map<AgentKind, Array<RoundResult>>(kinds.map((kind) => [kind, []]))
+const results = new Map<Variant, Array<RoundResult>>(kinds.map((kind) => [kind, []]))
 
-const runRound = async (kind: AgentKind, target: BrainTarget): Promise<RoundResult> => {
-  const agent = await spawnAgent(kind, target)
+const runRound = async (kind: Variant, target: BrainTarget): Promise<RoundResult> => {
+  const agent = await spawnVariant(kind, target)
   try {
     await waitConnected(agent)
     // Warm-up: JIT, SQLite pages, the first batches of the session.
@@ -148,11 +155,11 @@ interface OutageResult {
   readonly afterReconnectSeconds: number
   readonly peakRss: number
 }
-const outages = new Map<AgentKind, Array<OutageResult>>(kinds.map((kind) => [kind, []]))
+const outages = new Map<Variant, Array<OutageResult>>(kinds.map((kind) => [kind, []]))
 
-const runOutage = async (kind: AgentKind): Promise<OutageResult> => {
+const runOutage = async (kind: Variant): Promise<OutageResult> => {
   const relay = await startRelay(Number(new URL(brain.url).port))
-  const agent = await spawnAgent(kind, { ...brain.agentOptions, brainUrl: relay.url })
+  const agent = await spawnVariant(kind, { ...brain.agentOptions, brainUrl: relay.url })
   try {
     await waitConnected(agent)
     await agent.request({ op: "burst", count: 1_000 })
@@ -202,7 +209,7 @@ if (outageSeconds > 0) {
 await brain.stop()
 
 console.log("\nmedians")
-const summary = new Map<AgentKind, Record<string, number>>()
+const summary = new Map<Variant, Record<string, number>>()
 for (const kind of kinds) {
   const list = results.get(kind)!
   const outage = outages.get(kind)!
