@@ -115,8 +115,13 @@ const runRound = async (kind: Variant, target: BrainTarget): Promise<RoundResult
     // Warm-up: JIT, SQLite pages, the first batches of the session.
     await agent.request({ op: "burst", count: 1_000 })
     const idle = await agent.request<{ rssBytes: number }>({ op: "memory" })
-    const burst = await agent.request<{ totalSeconds: number; drained: boolean }>({ op: "burst", count: events })
+    const burst = await agent.request<{ totalSeconds: number; drained: boolean; dropped?: number }>({
+      op: "burst",
+      count: events
+    })
     if (!burst.drained) throw new Error(`the ${kind} agent did not drain its burst`)
+    // A dropped event would count as delivered in the rate, so a run that drops any is void.
+    if ((burst.dropped ?? 0) > 0) throw new Error(`the ${kind} agent dropped ${burst.dropped} events of its burst`)
     const from = brain.events.length
     const steady = await agent.request<{ drained: boolean }>({ op: "steady", rate, seconds: steadySeconds })
     if (!steady.drained) throw new Error(`the ${kind} agent did not drain its steady run`)
