@@ -4,7 +4,7 @@
  * another process. The adapter runs twice: on Worker events only (the default when Workers are given),
  * then on Worker events plus the queue's event stream. Rounds alternate on a private Redis:
  *
- *   npx tsx bench/agent-bullmq.bench.ts [jobs per run] [rounds]
+ *   npx tsx bench/agent-bullmq.bench.ts [jobs per run] [rounds] [variants, such as 012]
  *
  * Each run adds the jobs in bulk, starts the agent (when attached) and waits for its session, then starts
  * the Worker and times it until every job completed. The agent's own catch-up after the last job (its
@@ -42,6 +42,9 @@ const server = await startRedis()
 const connection = { host: "127.0.0.1", port: server.port }
 let runIndex = 0
 const catchUps: Array<number> = []
+// CPU time of this process (the worker, plus the agent when attached) per job: unlike the rate, it does
+// not count Redis and the brain, which share this machine's cores but not a real worker's process.
+const cpuMicrosPerJob = new Map<Variant, Array<number>>()
 
 const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 
@@ -81,9 +84,12 @@ const runOnce = async (variant: Variant): Promise<number> => {
       })
     })
     const started = performance.now()
+    const cpuBefore = process.cpuUsage()
     void worker.run()
     await done
     const seconds = (performance.now() - started) / 1000
+    const cpu = process.cpuUsage(cpuBefore)
+    cpuMicrosPerJob.get(variant)!.push((cpu.user + cpu.system) / jobsPerRun)
     if (agent !== undefined) {
       const finished = performance.now()
       for (;;) {
@@ -105,11 +111,18 @@ const runOnce = async (variant: Variant): Promise<number> => {
   }
 }
 
-const variants: ReadonlyArray<Variant> = ["none", "agent, workers only", "agent, workers+events"]
+const allVariants: ReadonlyArray<Variant> = ["none", "agent, workers only", "agent, workers+events"]
+// An optional third argument picks variants by index, such as "01" for none and workers only.
+const variants =
+  process.argv[4] === undefined
+    ? allVariants
+    : allVariants.filter((_, index) => process.argv[4]!.includes(String(index)))
 const results = new Map<Variant, Array<number>>(variants.map((variant) => [variant, []]))
+for (const variant of variants) cpuMicrosPerJob.set(variant, [])
 
 for (const variant of variants) await runOnce(variant)
 catchUps.length = 0
+for (const variant of variants) cpuMicrosPerJob.set(variant, [])
 
 for (let round = 0; round < rounds; round++) {
   // Rotating the order spreads any drift in the machine's load over every variant.
@@ -127,12 +140,15 @@ const median = (values: ReadonlyArray<number>) => {
 }
 brainChild.stdin!.write(`${JSON.stringify({ op: "count" })}\n`)
 const received = (await brainAnswer()).events
-const baseline = median(results.get("none")!)
+// Without the "none" variant there is no baseline, and the ratios print as NaN.
+const baseline = variants.includes("none") ? median(results.get("none")!) : Number.NaN
 console.log(`\n${jobsPerRun} jobs per run, ${rounds} rounds, concurrency ${concurrency}, median jobs/s:`)
+const baselineCpu = variants.includes("none") ? median(cpuMicrosPerJob.get("none")!) : Number.NaN
 for (const variant of variants) {
   const value = median(results.get(variant)!)
+  const cpu = median(cpuMicrosPerJob.get(variant)!)
   console.log(
-    `  ${variant.padEnd(22)} ${Math.round(value).toString().padStart(7)}  ratio ${(value / baseline).toFixed(3)}`
+    `  ${variant.padEnd(22)} ${Math.round(value).toString().padStart(7)}  ratio ${(value / baseline).toFixed(3)}  CPU ${cpu.toFixed(1)} µs/job (+${(cpu - baselineCpu).toFixed(1)})`
   )
 }
 console.log(

@@ -5,6 +5,9 @@
  * @since 0.1.0
  */
 
+/** The last timestamp formatted, and its text. */
+let lastFormatted: { readonly millis: number; readonly text: string } = { millis: Number.NaN, text: "" }
+
 /**
  * Writes `date` the way pydantic v2 writes a UTC datetime: `YYYY-MM-DDTHH:MM:SS.ffffffZ`, with no
  * fraction when the microseconds are 0. A JavaScript `Date` has milliseconds, so the fraction is always
@@ -14,9 +17,15 @@
  * @category formatting
  */
 export const formatPydanticDatetime = (date: Date): string => {
+  const millis = date.getTime()
+  // Events emitted together share their millisecond, and toISOString costs microseconds, so the last
+  // result is kept. NaN never equals itself, so an invalid date still reaches toISOString and throws.
+  if (millis === lastFormatted.millis) return lastFormatted.text
   const iso = date.toISOString()
   // toISOString writes a six-digit signed year outside 0000..9999; pydantic cannot write those either.
-  return date.getUTCMilliseconds() === 0 ? `${iso.slice(0, -5)}Z` : `${iso.slice(0, -1)}000Z`
+  const text = date.getUTCMilliseconds() === 0 ? `${iso.slice(0, -5)}Z` : `${iso.slice(0, -1)}000Z`
+  lastFormatted = { millis, text }
+  return text
 }
 
 /**

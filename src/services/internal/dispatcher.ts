@@ -21,6 +21,9 @@ const frameOverheadBytes = 512
 
 const rejectWarningIntervalMillis = 60_000
 
+/** Shortest time between two runs of the pump while events keep arriving. */
+const pumpCoalesceMillis = 5
+
 interface InFlightBatch {
   readonly ids: ReadonlyArray<number>
   readonly bodies: ReadonlyArray<string>
@@ -180,8 +183,18 @@ export const make: Effect.Effect<DispatcherRuntime, never, AgentConfig | EventBu
       }
     })
 
+    // The pump wakes on the first event after an idle spell, so a lone event is buffered at once. Under
+    // load it runs at most once per coalescing window, so that one buffer transaction (and later one
+    // batch) carries many events instead of one or two.
+    const coalesceMillis = Math.min(pumpCoalesceMillis, config.flushIntervalMillis)
+    let lastPumpMillis = Number.NEGATIVE_INFINITY
     yield* Effect.gen(function* () {
       yield* Queue.take(pumpWake).pipe(Effect.timeout(config.flushIntervalMillis), Effect.ignore)
+      const sinceLastPump = (yield* Clock.currentTimeMillis) - lastPumpMillis
+      if (sinceLastPump < coalesceMillis && intake.length < config.maxBatchEvents) {
+        yield* Effect.sleep(coalesceMillis - sinceLastPump)
+      }
+      lastPumpMillis = yield* Clock.currentTimeMillis
       yield* pumpOnce
     }).pipe(
       Effect.catchAllCause((cause) => Effect.logWarning("dispatcher intake failed; retrying", cause)),
