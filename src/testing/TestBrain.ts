@@ -16,6 +16,7 @@ import * as Layer from "effect/Layer"
 import { type WebSocket, WebSocketServer } from "ws"
 import {
   decodeAgentFrame,
+  decodeHmacSecret,
   FrameSigner,
   FrameVerifier,
   formatPydanticDatetime,
@@ -71,6 +72,14 @@ export interface CommandResultRecord {
 export interface TestBrainOptions {
   /** Default: a random token. */
   readonly token?: string
+  /** Default: a free port. Give the port of a stopped brain to restart it at the same address. */
+  readonly port?: number
+  /** The project's HMAC secret as the brain shows it (base64url). Default: 32 random bytes. */
+  readonly hmacSecret?: string
+  /** Default: a random UUID. */
+  readonly projectId?: string
+  /** Default: a random UUID. */
+  readonly agentId?: string
   readonly heartbeatIntervalSeconds?: number
   readonly maxFrameSizeBytes?: number
   readonly brainVersion?: string
@@ -167,16 +176,18 @@ export class TestBrain extends Context.Tag("z4j-agent/TestBrain")<TestBrain, Tes
 const toBase64Url = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64").replace(/\+/g, "-").replace(/\//g, "_")
 
 /**
- * Starts a brain on 127.0.0.1 with a free port.
+ * Starts a brain on 127.0.0.1 with a free port. To restart a brain, stop it and start one with its
+ * port, token, HMAC secret and ids: the agent reconnects to it as to the same brain.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const start = async (options: TestBrainOptions = {}): Promise<TestBrainShape> => {
   const token = options.token ?? randomBytes(32).toString("base64url")
-  const secret = new Uint8Array(randomBytes(32))
-  const projectId = randomUUID()
-  const agentId = randomUUID()
+  const secret =
+    options.hmacSecret === undefined ? new Uint8Array(randomBytes(32)) : decodeHmacSecret(options.hmacSecret)
+  const projectId = options.projectId ?? randomUUID()
+  const agentId = options.agentId ?? randomUUID()
   const heartbeatIntervalSeconds = options.heartbeatIntervalSeconds ?? 10
   const maxFrameSizeBytes = options.maxFrameSizeBytes ?? 1_048_576
   const brainVersion = options.brainVersion ?? "1.6.9"
@@ -200,7 +211,12 @@ export const start = async (options: TestBrainOptions = {}): Promise<TestBrainSh
   const sessions = new Set<Session>()
   const now = () => new Date(Date.now() + faults.clockSkewMillis)
 
-  const server = new WebSocketServer({ host: "127.0.0.1", port: 0, path: "/ws/agent", perMessageDeflate: false })
+  const server = new WebSocketServer({
+    host: "127.0.0.1",
+    port: options.port ?? 0,
+    path: "/ws/agent",
+    perMessageDeflate: false
+  })
   await new Promise<void>((resolve, reject) => {
     server.once("listening", () => resolve())
     server.once("error", reject)
