@@ -1,6 +1,7 @@
 /**
  * Soak: a worker process emits a steady stream of events through an agent on the SQLite buffer, while
- * the parent runs the test brain behind a loopback proxy and cuts every connection at a fixed period.
+ * the parent runs the test brain behind a loopback proxy and, at a fixed period, either cuts every
+ * connection or restarts the brain, in turn.
  * The worker reports its RSS and its longest event-loop stall; at the end the parent counts emitted,
  * received (distinct task ids), duplicates, dropped and lost events.
  *
@@ -48,6 +49,7 @@ export interface SoakResult {
   readonly dropped: number
   readonly lost: number
   readonly cuts: number
+  readonly restarts: number
   readonly connects: number
   readonly maxStallMillis: number
   readonly finalDepth: number
@@ -146,7 +148,7 @@ const runWorker = async () => {
  */
 export const runSoak = async (options: SoakOptions): Promise<SoakResult> => {
   const report = options.report ?? (() => {})
-  const brain = await TestBrain.start()
+  let brain = await TestBrain.start()
   const proxy = await TcpProxy.start(brain.url)
   const home = mkdtempSync(path.join(tmpdir(), "z4j-soak-"))
   const samples: Array<SoakSample> = []
@@ -163,11 +165,33 @@ export const runSoak = async (options: SoakOptions): Promise<SoakResult> => {
     ;(brain.sentFrames as Array<unknown>).length = 0
   }
   const collector = setInterval(collect, 1000)
+  // Faults alternate: a cut of every connection at the proxy, then a restart of the brain at the same
+  // address, which also loses what the old brain had received but not acknowledged.
   let cuts = 0
+  let restarts = 0
+  let restarting: Promise<void> = Promise.resolve()
   const cutter = setInterval(() => {
-    cuts += 1
-    proxy.cutAll()
-    report(`cut ${cuts}: every connection to the brain cut`)
+    if ((cuts + restarts) % 2 === 0) {
+      cuts += 1
+      proxy.cutAll()
+      report(`cut ${cuts}: every connection to the brain cut`)
+      return
+    }
+    restarts += 1
+    restarting = restarting.then(async () => {
+      collect()
+      const address = {
+        port: Number(new URL(brain.url).port),
+        token: brain.token,
+        hmacSecret: brain.hmacSecret,
+        projectId: brain.projectId,
+        agentId: brain.agentId
+      }
+      await brain.stop()
+      collect()
+      brain = await TestBrain.start(address)
+      report(`restart ${restarts}: the brain stopped and started again`)
+    })
   }, options.cutEverySeconds * 1000)
 
   // Under vitest the parent runs without tsx's loader, and the child needs it to load this file.
@@ -198,6 +222,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakResult> => {
   })
   await new Promise((resolve) => setTimeout(resolve, options.seconds * 1000))
   clearInterval(cutter)
+  await restarting
   child.send("stop")
   const final = await done
   await new Promise((resolve) => child.once("exit", resolve))
@@ -215,6 +240,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakResult> => {
     dropped: final.dropped,
     lost: final.emitted - received - final.dropped,
     cuts,
+    restarts,
     connects: final.connects,
     maxStallMillis: Math.max(0, ...samples.map((sample) => sample.maxStallMillis)),
     finalDepth: final.depth
