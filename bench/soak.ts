@@ -166,7 +166,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakResult> => {
   }
   const collector = setInterval(collect, 1000)
   // Faults alternate: a cut of every connection at the proxy, then a restart of the brain at the same
-  // address, which also loses what the old brain had received but not acknowledged.
+  // address, which also ends its sessions and forgets the replay state it held.
   let cuts = 0
   let restarts = 0
   let restarting: Promise<void> = Promise.resolve()
