@@ -92,6 +92,8 @@ export interface CommandRequest {
   readonly parameters: Readonly<Record<string, unknown>>
   readonly timeoutSeconds: number
   readonly issuedBy: string | null
+  /** The brain's claim on this delivery (z4j 1.13), echoed in the ack and the result. */
+  readonly deliveryClaimToken?: string | null
 }
 
 /**

@@ -224,7 +224,9 @@ export const CommandPayload = Schema.Struct({
   target: CommandTarget,
   parameters: withDefault(JsonObject, () => ({})),
   timeout_seconds: withDefault(intBetween(1, 3600), () => 60),
-  issued_by: withDefault(Schema.NullOr(Schema.String), () => null)
+  issued_by: withDefault(Schema.NullOr(Schema.String), () => null),
+  /** Set by z4j 1.13 on commands bound to one session. The agent echoes it in the ack and the result. */
+  delivery_claim_token: Schema.optional(Schema.NullOr(Schema.String))
 })
 
 /**
@@ -254,7 +256,8 @@ export type CommandAckPayload = typeof CommandAckPayload.Type
 export const CommandResultPayload = Schema.Struct({
   status: Schema.Literal("success", "failed"),
   result: withDefault(Schema.NullOr(JsonObject), () => null),
-  error: withDefault(Schema.NullOr(boundedString(8192)), () => null)
+  error: withDefault(Schema.NullOr(boundedString(8192)), () => null),
+  delivery_claim_token: Schema.optional(Schema.NullOr(boundedString(64)))
 })
 
 /**
@@ -711,6 +714,7 @@ export interface CommandResultPayloadInput {
   readonly status: "success" | "failed"
   readonly result?: JsonRecord | null
   readonly error?: string | null
+  readonly delivery_claim_token?: string | null
 }
 
 /**
@@ -724,7 +728,8 @@ export const encodeCommandResultPayload = (payload: CommandResultPayloadInput): 
   renderCanonical({
     status: payload.status,
     result: (payload.result ?? null) as JsonValue,
-    error: payload.error ?? null
+    error: payload.error ?? null,
+    ...(typeof payload.delivery_claim_token === "string" ? { delivery_claim_token: payload.delivery_claim_token } : {})
   })
 
 /**

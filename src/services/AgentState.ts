@@ -59,8 +59,8 @@ export interface ConnectionStats {
   readonly terminalReason: string | null
   readonly connectsTotal: number
   /**
-   * Set when the brain refused a schedule snapshot because it needs a newer scheduler protocol; the
-   * agent then stops sending snapshots, which that brain would refuse every time.
+   * Set when the brain rejected a legacy schedule snapshot because it needs its sequenced schedule
+   * protocol. The agent then stops sending legacy snapshots, which that brain would reject every time.
    */
   readonly scheduleSnapshotsRefused: string | null
 }

@@ -4,6 +4,10 @@
  * receive loop never waits for a command. Duplicate deliveries of one command id are acknowledged
  * again but not run again.
  *
+ * It also owns the schedule snapshots. When the brain hands a scheduler a stream epoch
+ * (`schedule.external.activate`, z4j 1.13), that scheduler's snapshots become sequenced projections (see
+ * `ScheduleProjection`). Other brains get the legacy `schedule.snapshot` events.
+ *
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
@@ -15,6 +19,7 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import {
   CommandFailed,
   type CommandRequest,
@@ -22,7 +27,13 @@ import {
   type EngineAdapter,
   type SchedulerAdapter
 } from "../engines/EngineAdapter.js"
-import { encodeCommandAckPayload, encodeCommandResultPayload } from "../protocol/index.js"
+import {
+  encodeCommandAckPayload,
+  encodeCommandResultPayload,
+  type JsonValue,
+  renderCanonical,
+  ScheduleProjection
+} from "../protocol/index.js"
 import { AgentConfig } from "./AgentConfig.js"
 import { AgentState, type LiveSession } from "./AgentState.js"
 import { Dispatcher } from "./Dispatcher.js"
@@ -34,6 +45,13 @@ const dedupeTtlMillis = 300_000
 const dedupeMaxEntries = 10_000
 /** The brain stores at most 8192 characters of a command error. */
 const maxErrorChars = 8192
+/**
+ * How long the boot snapshot waits for the brain's stream activations. z4j 1.13 sends them right after
+ * the handshake, and a brain that sends none gets legacy snapshots after this wait.
+ */
+const activationGraceMillis = 3_000
+/** Room left in a frame for the envelope and the event's other fields. */
+const frameEnvelopeBytes = 4_096
 
 /**
  * The outcome sent in `command_result`.
@@ -56,7 +74,12 @@ export interface CommandRouterShape {
   readonly handle: (command: CommandRequest, session: LiveSession) => Effect.Effect<void>
   /** Runs one command to its outcome (used by `handle`, and by tests and diagnostics). */
   readonly execute: (command: CommandRequest) => Effect.Effect<CommandOutcome>
-  /** Emits a complete `schedule.snapshot` event for every scheduler; returns how many were sent. */
+  /**
+   * Emits a complete snapshot of every scheduler: a sequenced projection for a scheduler with a stream
+   * on the live session, a legacy `schedule.snapshot` event otherwise. Returns how many were sent. At
+   * `boot` it first waits up to 3 s for the brain's activations, and skips the schedulers activated
+   * meanwhile, since each activation already sent a snapshot.
+   */
   readonly snapshotSchedules: (reason: "boot" | "periodic" | "command") => Effect.Effect<number, CommandFailed>
 }
 
@@ -122,14 +145,183 @@ export const make: Effect.Effect<
     adapters.flatMap((adapter) => (adapter.scheduler ? [{ adapter, scheduler: adapter.scheduler }] : []))
   )
 
+  // Scheduler name -> the stream the brain handed it, the session it belongs to, and the next sequence.
+  // A stream is valid only on its own session: the brain fences it when that session ends.
+  const streams = yield* SubscriptionRef.make<
+    ReadonlyMap<
+      string,
+      {
+        readonly authority: ScheduleProjection.StreamAuthority
+        readonly sessionId: string
+        readonly nextSequence: number
+      }
+    >
+  >(new Map())
+  // Sequences must reach the buffer in the order they are taken, so one snapshot is built at a time.
+  const snapshotLock = yield* Effect.makeSemaphore(1)
+
+  const liveStream = (name: string) =>
+    Effect.gen(function* () {
+      const session = yield* SubscriptionRef.get(state.session)
+      const stream = (yield* SubscriptionRef.get(streams)).get(name)
+      return Option.isSome(session) && stream !== undefined && stream.sessionId === session.value.sessionId
+        ? Option.some({ ...stream, maxFrameBytes: session.value.maxFrameBytes })
+        : Option.none()
+    })
+
+  // Scheduler name -> the rows of the last projection sent for it, in this process.
+  const lastProjected = new Map<string, ReadonlyArray<ScheduleProjection.ScheduleRow>>()
+
+  const projectionData = (
+    scheduler: SchedulerAdapter,
+    options: Parameters<typeof ScheduleProjection.projectionBody>[0],
+    reason: string,
+    maxFrameBytes: number
+  ) =>
+    Effect.gen(function* () {
+      const body = yield* Effect.try({
+        try: () => ScheduleProjection.projectionBody(options),
+        catch: (error) =>
+          new CommandFailed({
+            reason: `the schedules of ${scheduler.name} cannot be projected: ${error instanceof Error ? error.message : String(error)}`
+          })
+      })
+      const data = { ...ScheduleProjection.projectionEventData(body), reason }
+      const rendered = renderCanonical(data)
+      if (renderCanonical(redactor.redact(data) as JsonValue) !== rendered) {
+        return yield* failed(
+          `the projection of ${scheduler.name} would change when redacted again, so its digest would not match; nothing sent`
+        )
+      }
+      if (Buffer.byteLength(rendered, "utf8") > maxFrameBytes - frameEnvelopeBytes) {
+        return yield* failed(
+          `the projection of ${scheduler.name} (${options.schedules.length} schedules) does not fit in one frame of ${maxFrameBytes} bytes; nothing sent`
+        )
+      }
+      return data
+    })
+
+  /**
+   * Reads a scheduler and sends its complete inventory at the stream's next sequence. After an
+   * activation, schedules sent earlier in this process and removed since are first sent once more.
+   * z4j 1.13.0 deletes a schedule only when its row belongs to the current epoch, and a row joins the
+   * new epoch only when a projection of that epoch lists it. The complete snapshot at the next sequence
+   * then deletes them.
+   */
+  const sendProjection = (
+    adapter: EngineAdapter,
+    scheduler: SchedulerAdapter,
+    reason: "boot" | "periodic" | "command" | "activation"
+  ): Effect.Effect<{ readonly sequence: number; readonly schedules: number }, CommandFailed> =>
+    Effect.gen(function* () {
+      const stream = yield* liveStream(scheduler.name)
+      if (Option.isNone(stream)) return yield* failed(`${scheduler.name} has no schedule stream on this session`)
+      const { authority, nextSequence, maxFrameBytes } = stream.value
+      const entries = yield* scheduler.snapshot
+      // Redacted first, so that the digest covers the bytes the dispatcher will send.
+      const rows = (redactor.redact(entries) as unknown as ReadonlyArray<ScheduleProjection.ScheduleRow>).map(
+        (row) => ({ ...row, source_key: row.name, engine: adapter.engine })
+      )
+      const keys = new Set(rows.map((row) => row.source_key))
+      const removedRows =
+        reason === "activation"
+          ? (lastProjected.get(scheduler.name) ?? []).filter((row) => !keys.has(row.source_key ?? row.name))
+          : []
+      const snapshots = removedRows.length > 0 ? [[...rows, ...removedRows], rows] : [rows]
+
+      const events: Array<Readonly<Record<string, unknown>>> = []
+      for (const [index, schedules] of snapshots.entries()) {
+        const sequence = nextSequence + index
+        const options = { authority, sequence, kind: "snapshot" as const, complete: true, schedules }
+        events.push(yield* projectionData(scheduler, options, reason, maxFrameBytes))
+      }
+      for (const data of events) {
+        yield* dispatcher.emit({ kind: "schedule.snapshot", engine: authority.owner, taskId: "", data })
+      }
+      lastProjected.set(scheduler.name, rows)
+      const sequence = nextSequence + events.length - 1
+      yield* SubscriptionRef.update(streams, (current) => {
+        // An activation that arrived meanwhile replaced the stream, and the new stream starts at 1.
+        const now = current.get(scheduler.name)
+        if (now === undefined || now.authority.epochUuid !== authority.epochUuid) return current
+        return new Map(current).set(scheduler.name, { ...now, nextSequence: sequence + 1 })
+      })
+      yield* Effect.logDebug(
+        `schedule projection ${sequence} of ${scheduler.name} sent (${rows.length} schedules, ${removedRows.length} sent again to delete them)`
+      )
+      return { sequence, schedules: rows.length }
+    }).pipe(snapshotLock.withPermits(1))
+
+  /** Installs the stream the brain handed a scheduler, and sends the complete snapshot it waits for. */
+  const activate = (command: CommandRequest): Effect.Effect<CommandResult, CommandFailed> =>
+    Effect.gen(function* () {
+      const scheduler = yield* pickScheduler(command)
+      const adapter = (yield* schedulers).find((entry) => entry.scheduler === scheduler)!.adapter
+      const session = yield* SubscriptionRef.get(state.session)
+      if (Option.isNone(session)) return yield* failed("no live session to bind the schedule stream to")
+      const authority = yield* Effect.try({
+        try: () => ScheduleProjection.decodeActivation(command.parameters, scheduler.name),
+        catch: (error) =>
+          new CommandFailed({
+            reason: `${ScheduleProjection.activateAction}: ${error instanceof Error ? error.message : String(error)}`
+          })
+      })
+      yield* SubscriptionRef.update(streams, (current) =>
+        new Map(current).set(scheduler.name, { authority, sessionId: session.value.sessionId, nextSequence: 1 })
+      )
+      yield* Effect.logInfo(
+        `schedule stream of ${scheduler.name} activated (stream ${authority.streamId}, epoch ${authority.epochNumber})`
+      )
+      // When this snapshot fails, the stream stays installed and the next snapshot retries sequence 1.
+      const sent = yield* sendProjection(adapter, scheduler, "activation")
+      return {
+        scheduler: scheduler.name,
+        stream_id: authority.streamId,
+        epoch_number: authority.epochNumber,
+        sequence: sent.sequence,
+        schedules: sent.schedules
+      }
+    })
+
+  /** Waits until every scheduler has a stream on the live session, or `graceMillis` passed. */
+  const awaitActivations = (names: ReadonlyArray<string>, graceMillis: number) =>
+    streams.changes.pipe(
+      Stream.mapEffect(() => Effect.forEach(names, liveStream)),
+      Stream.filter((found) => found.every(Option.isSome)),
+      Stream.take(1),
+      Stream.runDrain,
+      Effect.timeout(graceMillis),
+      Effect.ignore
+    )
+
   const snapshotSchedules = (reason: "boot" | "periodic" | "command"): Effect.Effect<number, CommandFailed> =>
     Effect.gen(function* () {
       const found = yield* schedulers
+      if (reason === "boot" && found.length > 0) {
+        yield* awaitActivations(
+          found.map(({ scheduler }) => scheduler.name),
+          activationGraceMillis
+        )
+      }
       const refused = (yield* Ref.get(state.stats)).scheduleSnapshotsRefused
-      if (refused !== null && found.length > 0) return yield* failed(refused)
       const failures: Array<string> = []
       let sent = 0
       for (const { adapter, scheduler } of found) {
+        if (Option.isSome(yield* liveStream(scheduler.name))) {
+          if (reason === "boot") continue
+          const projected = yield* sendProjection(adapter, scheduler, reason).pipe(Effect.either)
+          if (projected._tag === "Left") {
+            failures.push(`${scheduler.name}: ${projected.left.reason}`)
+            yield* Effect.logWarning(`schedule projection of ${scheduler.name} failed; nothing sent`, projected.left)
+          } else {
+            sent += 1
+          }
+          continue
+        }
+        if (refused !== null) {
+          failures.push(`${scheduler.name}: ${refused}, and the brain has not activated a schedule stream for it`)
+          continue
+        }
         // A failed snapshot sends nothing: the brain deletes every schedule missing from a snapshot.
         const entries = yield* scheduler.snapshot.pipe(Effect.either)
         if (entries._tag === "Left") {
@@ -204,6 +396,7 @@ export const make: Effect.Effect<
 
   const dispatch = (command: CommandRequest): Effect.Effect<CommandResult, CommandFailed> => {
     const action = command.action
+    if (action === ScheduleProjection.activateAction) return activate(command)
     if (action === "schedule.resync") {
       return Effect.map(snapshotSchedules("command"), (count) => ({ schedulers_drained: count }))
     }
@@ -274,13 +467,15 @@ export const make: Effect.Effect<
   const handle = (command: CommandRequest, session: LiveSession): Effect.Effect<void> =>
     Effect.gen(function* () {
       const nowMillis = yield* Clock.currentTimeMillis
-      yield* session.send("command_ack", command.id, encodeCommandAckPayload()).pipe(Effect.ignore)
+      const claim =
+        typeof command.deliveryClaimToken === "string" ? { delivery_claim_token: command.deliveryClaimToken } : {}
+      yield* session.send("command_ack", command.id, encodeCommandAckPayload(claim)).pipe(Effect.ignore)
       const previous = seen.get(command.id)
       if (previous !== undefined && previous.expiresAtMillis > nowMillis) {
         yield* Effect.logDebug("duplicate command delivery acknowledged again", { command: command.id })
         if (previous.outcome !== undefined) {
           yield* session
-            .send("command_result", command.id, encodeCommandResultPayload(previous.outcome))
+            .send("command_result", command.id, encodeCommandResultPayload({ ...previous.outcome, ...claim }))
             .pipe(Effect.ignore)
         }
         return
@@ -303,7 +498,7 @@ export const make: Effect.Effect<
           sendWhenConnected(
             "command_result",
             command.id,
-            encodeCommandResultPayload(outcome),
+            encodeCommandResultPayload({ ...outcome, ...claim }),
             Math.max(60, command.timeoutSeconds) * 1000
           )
         ),

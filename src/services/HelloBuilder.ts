@@ -11,7 +11,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { EngineAdapter } from "../engines/EngineAdapter.js"
-import { formatPydanticDatetime } from "../protocol/index.js"
+import { formatPydanticDatetime, ScheduleProjection } from "../protocol/index.js"
 import { agentVersion, protocolVersion } from "../version.js"
 import { AgentConfig } from "./AgentConfig.js"
 import { EngineRegistry } from "./EngineRegistry.js"
@@ -67,7 +67,8 @@ export const retryByReferenceCapability = "retry_by_reference_v1"
 /**
  * The capability map: each engine name maps to the union of its adapters' tokens (the brain looks
  * capabilities up by engine name), each adapter registered under another name also appears under its
- * own name, and each scheduler under its scheduler name.
+ * own name, and each scheduler under its scheduler name, with the token that requests a schedule
+ * stream from z4j 1.13 (see `ScheduleProjection`).
  *
  * @since 0.1.0
  * @category constructors
@@ -85,7 +86,9 @@ export const capabilityMap = (adapters: ReadonlyArray<EngineAdapter>): Record<st
       : adapter.capabilities
     add(adapter.engine, advertised)
     if (adapter.name !== adapter.engine) add(adapter.name, advertised)
-    if (adapter.scheduler !== undefined) add(adapter.scheduler.name, adapter.scheduler.capabilities)
+    if (adapter.scheduler !== undefined) {
+      add(adapter.scheduler.name, [...adapter.scheduler.capabilities, ScheduleProjection.stableSnapshotCapability])
+    }
   }
   return Object.fromEntries([...tokens].map(([key, set]) => [key, sortedUnique(set)]))
 }
@@ -110,21 +113,26 @@ export const make: Effect.Effect<HelloBuilderShape, never, AgentConfig | EngineR
 
   const build = Effect.map(registry.adapters, (adapters) => {
     const capabilities = capabilityMap(adapters)
+    const schedulers = sortedUnique(adapters.flatMap((adapter) => (adapter.scheduler ? [adapter.scheduler.name] : [])))
+    const runtimeFeatures = [
+      ...(Object.values(capabilities).some((tokens) => tokens.includes(retryByReferenceCapability))
+        ? ["retry_by_reference"]
+        : []),
+      ...(schedulers.length > 0 ? [ScheduleProjection.runtimeFeature] : [])
+    ]
     return {
       protocol_version: protocolVersion,
       agent_version: agentVersion,
       framework: config.framework,
       engines: sortedUnique(adapters.map((adapter) => adapter.engine)),
-      schedulers: sortedUnique(adapters.flatMap((adapter) => (adapter.scheduler ? [adapter.scheduler.name] : []))),
+      schedulers,
       capabilities,
       host,
       worker_id: workerId,
       worker_role: config.workerRole,
       worker_pid: process.pid,
       worker_started_at: formatPydanticDatetime(new Date(startedAtMillis)),
-      runtime_features: Object.values(capabilities).some((tokens) => tokens.includes(retryByReferenceCapability))
-        ? ["retry_by_reference"]
-        : []
+      runtime_features: runtimeFeatures
     }
   })
 

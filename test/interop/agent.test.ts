@@ -333,9 +333,9 @@ describe("interop with the real brain", () => {
     expect(JSON.stringify(restart.body)).toContain("worker target is missing or ambiguous")
   })
 
-  it("the boot schedule snapshot is a sequenced projection the brain stores", async () => {
-    // z4j 1.13 refuses legacy schedule.snapshot events; it hands the agent a schedule stream after the
-    // handshake, and the agent answers with a complete projection (test/interop/schedules.test.ts has more).
+  it("boot schedule projection is stored", async () => {
+    // z4j 1.13 rejects legacy schedule.snapshot events. It hands the agent a schedule stream after the
+    // handshake, and the agent sends a complete projection (schedules.test.ts checks more cases).
     const schedules = await eventually("the job scheduler in the brain's schedules", async () => {
       const response = await brain.rest.get<{ items: Array<Record<string, unknown>> }>(
         `/api/v1/projects/${brain.slug}/schedules`

@@ -109,16 +109,22 @@ const toCommandRequest = (frame: CommandFrame): CommandRequest => ({
   target: frame.payload.target,
   parameters: frame.payload.parameters,
   timeoutSeconds: frame.payload.timeout_seconds,
-  issuedBy: frame.payload.issued_by ?? null
+  issuedBy: frame.payload.issued_by ?? null,
+  deliveryClaimToken: frame.payload.delivery_claim_token ?? null
 })
 
-/** Schedule events that brains with sequenced schedule authority (z4j 1.13) refuse. */
-const isScheduleEvent = (body: string) => /"kind":"schedule\.(snapshot|created|updated|deleted)"/.test(body)
+/**
+ * Legacy schedule events, which brains with sequenced schedule control (z4j 1.13) reject. Sequenced
+ * projections have the same kinds and carry `external_projection` in their data.
+ */
+const isScheduleEvent = (body: string) =>
+  /"kind":"schedule\.(snapshot|created|updated|deleted)"/.test(body) && !body.includes('"external_projection":')
 
 /**
  * The brain's `error` frames. `scheduler_upgrade_required` answers a batch that carried a legacy
  * schedule event: the brain stored the batch's other events but will never acknowledge it, so the
- * batch is settled here instead of being sent again forever, and snapshots stop for this process.
+ * batch is settled here instead of being sent again forever, and legacy snapshots stop for this process.
+ * Schedulers whose stream the brain activated keep sending sequenced projections.
  */
 const onBrainError = (
   frameId: string,
@@ -130,7 +136,7 @@ const onBrainError = (
       yield* Effect.logWarning(`the brain reported an error: ${payload.code}: ${payload.message}`)
       return
     }
-    const reason = `the brain refused a legacy schedule snapshot (${payload.code}: ${payload.message}); this agent does not speak the brain's sequenced schedule protocol yet, so schedule snapshots are off`
+    const reason = `the brain refused a legacy schedule snapshot (${payload.code}: ${payload.message}); legacy snapshots are off, and only schedulers whose stream the brain activates are sent`
     const discarded = frameId.startsWith("err_")
       ? yield* services.dispatcher.settleRefused(frameId.slice(4), isScheduleEvent, reason)
       : undefined
