@@ -52,6 +52,15 @@ export const stableSnapshotCapability = "external_schedule_stable_snapshot_v1"
  */
 export const activateAction = "schedule.external.activate"
 
+/**
+ * The command a brain sends when an operator enables or disables a projected schedule. The agent must
+ * change the schedule and send a `control` projection at the reserved sequence.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const controlAction = "schedule.external.control"
+
 /** The owner name the brain keeps for its own scheduler. */
 const reservedOwner = "z4j-scheduler"
 

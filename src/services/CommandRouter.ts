@@ -397,6 +397,13 @@ export const make: Effect.Effect<
   const dispatch = (command: CommandRequest): Effect.Effect<CommandResult, CommandFailed> => {
     const action = command.action
     if (action === ScheduleProjection.activateAction) return activate(command)
+    if (action === ScheduleProjection.controlAction) {
+      // NOTE: z4j 1.13 marks the stream faulted when this control fails, so that stream takes no more
+      // projections. Implementing it needs a `control` projection that matches the brain's desired row.
+      return failed(
+        `${action} (enable or disable from the brain) is not implemented by this agent; enable or disable the job scheduler in the engine instead`
+      )
+    }
     if (action === "schedule.resync") {
       return Effect.map(snapshotSchedules("command"), (count) => ({ schedulers_drained: count }))
     }

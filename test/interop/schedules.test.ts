@@ -185,4 +185,42 @@ describe("schedules with the real brain", () => {
     )
     expect((await ours()).map((item) => item.name).sort()).toEqual(["reports:nightly", "reports:weekly"])
   })
+
+  it("restart with the schedule back recovers", async () => {
+    await runtime.dispose()
+    await queue.upsertJobScheduler("weekly", { pattern: "0 6 * * 1" }, { name: "reports.digest" })
+    await startAgent()
+    await namesAre(["reports:monthly", "reports:nightly", "reports:weekly"])
+  })
+
+  it("REST disable fails and faults the stream", async () => {
+    // z4j 1.13 sends schedule.external.control to enable or disable a projected schedule. This agent
+    // fails that command, so the schedule stays enabled on the brain.
+    const items = await namesAre(["reports:monthly", "reports:nightly", "reports:weekly"])
+    const nightly = items.find((item) => item.name === "reports:nightly")!
+    const issued = await brain.rest.post(`/api/v1/projects/${brain.slug}/schedules/${nightly.id}/disable`, {})
+    expect(issued.status, JSON.stringify(issued.body)).toBe(202)
+    const control = await eventually("the control command to fail", async () => {
+      const response = await brain.rest.get<{ items: Array<Record<string, unknown>> }>(
+        `/api/v1/projects/${brain.slug}/commands?limit=50`
+      )
+      return response.body.items.find((item) => item.action === "schedule.external.control" && item.status === "failed")
+    })
+    expect(String(control.error)).toContain("not implemented by this agent")
+    expect((await ours()).find((item) => item.name === "reports:nightly")?.is_enabled).toBe(true)
+
+    // The failed control leaves the stream faulted: a new session gets no activation for it.
+    const activations = async () => {
+      const response = await brain.rest.get<{ items: Array<Record<string, unknown>> }>(
+        `/api/v1/projects/${brain.slug}/commands?limit=50`
+      )
+      return response.body.items.filter((item) => item.action === "schedule.external.activate").length
+    }
+    const before = await activations()
+    const connects = await connectsTotal()
+    proxy.cutAll()
+    await eventually("a new session", async () => ((await connectsTotal()) > connects ? true : undefined))
+    await new Promise((resolve) => setTimeout(resolve, 2_000))
+    expect(await activations()).toBe(before)
+  })
 })

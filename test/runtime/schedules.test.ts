@@ -252,4 +252,21 @@ describe("schedule streams", () => {
       }).pipe(Effect.provide(withAdapter(brain, adapter)))
     })
   )
+
+  it.live("control command fails as not implemented", () =>
+    withBrain((brain) => {
+      const { adapter } = schedulingAdapter()
+      return Effect.gen(function* () {
+        yield* waitFor(brain, () => brain.connectedSessions() === 1)
+        const id = brain.sendCommand({
+          action: ScheduleProjection.controlAction,
+          target: { type: "schedule", id: randomUUID(), scheduler: "jobs-cron" },
+          parameters: { scheduler: "jobs-cron", source_key: "reports:a" }
+        })
+        const result = yield* waitFor(brain, () => brain.commandResult(id))
+        expect(result.status).toBe("failed")
+        expect(result.error).toContain("not implemented by this agent")
+      }).pipe(Effect.provide(withAdapter(brain, adapter)))
+    })
+  )
 })
