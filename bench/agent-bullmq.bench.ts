@@ -4,7 +4,7 @@
  * another process. The adapter runs twice: on Worker events only (the default when Workers are given),
  * then on Worker events plus the queue's event stream. Rounds alternate on a private Redis:
  *
- *   npx tsx bench/agent-bullmq.bench.ts [jobs per run] [rounds] [variants, such as 012]
+ *   npx tsx bench/agent-bullmq.bench.ts [jobs per run] [rounds] [variants, such as 012] [job CPU ms]
  *
  * Each run adds the jobs in bulk, starts the agent (when attached) and waits for its session, then starts
  * the Worker and times it until every job completed. The agent's own catch-up after the last job (its
@@ -23,6 +23,17 @@ import { startRedis } from "../test/support/redis.js"
 
 const jobsPerRun = Number(process.argv[2] ?? 5_000)
 const rounds = Number(process.argv[3] ?? 4)
+// CPU time each job spends in its processor, busy-waiting: 0 is a no-op job, the agent's worst case.
+const jobCpuMillis = Number(process.argv[5] ?? 0)
+
+const processJob = async () => {
+  if (jobCpuMillis <= 0) return undefined
+  const until = performance.now() + jobCpuMillis
+  while (performance.now() < until) {
+    // Busy: the job's own work.
+  }
+  return undefined
+}
 const concurrency = 50
 
 type Variant = "none" | "agent, workers only" | "agent, workers+events"
@@ -51,7 +62,7 @@ const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, m
 const runOnce = async (variant: Variant): Promise<number> => {
   const name = `agent-bench-${process.pid}-${++runIndex}`
   const queue = new Queue(name, { connection })
-  const worker = new Worker(name, async () => undefined, { connection, concurrency, autorun: false })
+  const worker = new Worker(name, processJob, { connection, concurrency, autorun: false })
   worker.on("error", () => undefined)
   const home = mkdtempSync(join(tmpdir(), "z4j-agent-bench-"))
   let agent: Z4j.AgentHandle | undefined
@@ -142,7 +153,9 @@ brainChild.stdin!.write(`${JSON.stringify({ op: "count" })}\n`)
 const received = (await brainAnswer()).events
 // Without the "none" variant there is no baseline, and the ratios print as NaN.
 const baseline = variants.includes("none") ? median(results.get("none")!) : Number.NaN
-console.log(`\n${jobsPerRun} jobs per run, ${rounds} rounds, concurrency ${concurrency}, median jobs/s:`)
+console.log(
+  `\n${jobsPerRun} jobs per run, ${rounds} rounds, concurrency ${concurrency}, ${jobCpuMillis} ms of CPU per job, median jobs/s:`
+)
 const baselineCpu = variants.includes("none") ? median(cpuMicrosPerJob.get("none")!) : Number.NaN
 for (const variant of variants) {
   const value = median(results.get(variant)!)
