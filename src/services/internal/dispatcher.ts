@@ -22,7 +22,7 @@ const frameOverheadBytes = 512
 const rejectWarningIntervalMillis = 60_000
 
 /** Shortest time between two runs of the pump while events keep arriving. */
-const pumpCoalesceMillis = 5
+const pumpCoalesceMillis = 20
 
 interface InFlightBatch {
   readonly ids: ReadonlyArray<number>
