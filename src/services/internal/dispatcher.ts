@@ -64,7 +64,7 @@ export const make: Effect.Effect<DispatcherRuntime, never, AgentConfig | EventBu
     const redactor = yield* Redactor
     const state = yield* Effect.serviceOption(AgentState)
 
-    let intake: Array<TaskEvent> = []
+    const intake: Array<TaskEvent> = []
     let intakeOpen = true
     let acceptedTotal = 0
     let droppedAtIntakeTotal = 0
@@ -149,38 +149,52 @@ export const make: Effect.Effect<DispatcherRuntime, never, AgentConfig | EventBu
       }
     })
 
-    /** Moves every queued event into the buffer. */
-    const pumpOnce = Effect.gen(function* () {
-      yield* logDropStreaks
-      if (intake.length === 0) return
-      const events = intake
-      intake = []
-      const nowMillis = yield* Clock.currentTimeMillis
-      const bodies: Array<string> = []
-      for (const event of events) {
-        try {
-          bodies.push(renderEvent(event, nowMillis))
-        } catch (error) {
-          rejectedTotal += 1
-          rejectedSinceWarning += 1
-          if (nowMillis - lastRejectWarningMillis >= rejectWarningIntervalMillis) {
-            const count =
-              rejectedSinceWarning === 1 ? "" : ` (${rejectedSinceWarning} events dropped since the last warning)`
-            lastRejectWarningMillis = nowMillis
-            rejectedSinceWarning = 0
-            yield* error instanceof InvalidTaskEvent
-              ? Effect.logWarning(`${error.message}. The event was dropped and counted in dropped_events${count}`)
-              : Effect.logWarning(
-                  `event could not be serialized and was dropped (counted in dropped_events)${count}`,
-                  error
-                )
+    /** Renders events and stores them in one buffer transaction. */
+    const storeEvents = (events: ReadonlyArray<TaskEvent>, nowMillis: number) =>
+      Effect.gen(function* () {
+        const bodies: Array<string> = []
+        for (const event of events) {
+          try {
+            bodies.push(renderEvent(event, nowMillis))
+          } catch (error) {
+            rejectedTotal += 1
+            rejectedSinceWarning += 1
+            if (nowMillis - lastRejectWarningMillis >= rejectWarningIntervalMillis) {
+              const count =
+                rejectedSinceWarning === 1 ? "" : ` (${rejectedSinceWarning} events dropped since the last warning)`
+              lastRejectWarningMillis = nowMillis
+              rejectedSinceWarning = 0
+              yield* error instanceof InvalidTaskEvent
+                ? Effect.logWarning(`${error.message}. The event was dropped and counted in dropped_events${count}`)
+                : Effect.logWarning(
+                    `event could not be serialized and was dropped (counted in dropped_events)${count}`,
+                    error
+                  )
+            }
           }
         }
+        if (bodies.length > 0) {
+          yield* buffer.append(bodies)
+          senderWake.unsafeOffer(undefined)
+        }
+      })
+
+    /**
+     * Moves every queued event into the buffer, `maxBatchEvents` at a time, so at most one batch of rendered
+     * bodies is alive at once and stored events are released as the pump goes. Rendering a deep queue in one
+     * go kept it all alive through young-generation collections, and V8 promoted it to the old generation.
+     */
+    const pumpOnce = Effect.gen(function* () {
+      yield* logDropStreaks
+      const nowMillis = yield* Clock.currentTimeMillis
+      let remaining = intake.length
+      while (remaining > 0) {
+        const events = intake.splice(0, Math.min(remaining, config.maxBatchEvents))
+        remaining -= events.length
+        yield* storeEvents(events, nowMillis)
       }
-      if (bodies.length > 0) {
-        yield* buffer.append(bodies)
-        senderWake.unsafeOffer(undefined)
-      }
+      // Events that arrived while the fiber yielded found the queue non-empty and did not wake the pump.
+      if (intake.length > 0) pumpWake.unsafeOffer(undefined)
     })
 
     // One timer wakes the pump and the sender every flush interval. A timeout on each wait forked a fiber
