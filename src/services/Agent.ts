@@ -10,6 +10,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
@@ -128,10 +129,15 @@ export const make: Effect.Effect<
         yield* Effect.logDebug("agent stopped; every event was acknowledged")
       }
     }).pipe(
-      // Finalizers run uninterruptibly, and a timeout works by interrupting what it bounds; without
-      // this, a brain that never acks or never answers the close would hold shutdown forever.
+      // A timeout works by interrupting what it bounds, so the shutdown runs interruptibly: otherwise a
+      // brain that never acks or never replies to the close would hold it forever. It runs on a fiber of its
+      // own because the finalizer's fiber may be the one being interrupted (Fiber.interrupt, SIGTERM
+      // under runMain), and an interruptible region there would end before the goodbye. Its timeouts
+      // bound the wait.
       Effect.interruptible,
-      Effect.annotateLogs("module", "Agent")
+      Effect.annotateLogs("module", "Agent"),
+      Effect.forkDaemon,
+      Effect.flatMap(Fiber.await)
     )
   )
 

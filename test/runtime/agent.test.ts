@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import { Agent, type AgentShape, type AgentStatus } from "../../src/services/Agent.js"
 import * as TestBrain from "../../src/testing/TestBrain.js"
@@ -308,6 +309,48 @@ describe("Agent", () => {
         )
         expect(brain.events.length).toBe(30)
         yield* waitFor(brain, () => brain.agentCloses.length > 0)
+        expect(brain.agentCloses[0]).toEqual({ code: 1000, reason: "goodbye" })
+      })
+    )
+  )
+
+  it.live("interrupting the agent's fiber flushes and says goodbye", () =>
+    withBrain((brain) =>
+      Effect.gen(function* () {
+        const fiber = yield* Effect.fork(
+          Effect.gen(function* () {
+            const agent = yield* Agent
+            yield* waitFor(brain, () => brain.connectedSessions() === 1)
+            for (let index = 0; index < 30; index++) yield* agent.emit(event(index))
+            return yield* Effect.never
+          }).pipe(Effect.provide(agentLayer(brain, { flushIntervalMillis: 5_000 })))
+        )
+        yield* waitFor(brain, () => brain.connectedSessions() === 1)
+        yield* Effect.sleep(Duration.millis(50))
+        yield* Fiber.interrupt(fiber)
+        expect(brain.events.length).toBe(30)
+        yield* waitFor(brain, () => brain.agentCloses.length > 0)
+        expect(brain.agentCloses[0]).toEqual({ code: 1000, reason: "goodbye" })
+      })
+    )
+  )
+
+  it.live("interrupted shutdown still finishes within its bound", () =>
+    withBrain((brain) =>
+      Effect.gen(function* () {
+        const fiber = yield* Effect.fork(
+          Effect.gen(function* () {
+            const agent = yield* Agent
+            yield* waitFor(brain, () => brain.connectedSessions() === 1)
+            brain.faults.withholdAcks = true
+            for (let index = 0; index < 10; index++) yield* agent.emit(event(index))
+            return yield* Effect.never
+          }).pipe(Effect.provide(agentLayer(brain, { drainTimeoutMillis: 500 })))
+        )
+        yield* waitFor(brain, () => brain.events.length >= 10)
+        const started = Date.now()
+        yield* Fiber.interrupt(fiber)
+        expect(Date.now() - started).toBeLessThan(5_000)
         expect(brain.agentCloses[0]).toEqual({ code: 1000, reason: "goodbye" })
       })
     )
