@@ -146,6 +146,9 @@ const main = (argv: ReadonlyArray<string>): Effect.Effect<number> => {
 
 NodeRuntime.runMain(main(process.argv.slice(2)), {
   disableErrorReporting: true,
+  // runMain adds its own pretty logger on stdout by default; the CLI logs once, on stderr, in the
+  // format Z4J_LOG_FORMAT names.
+  disablePrettyLogger: true,
   teardown: (exit, onExit) => {
     // An interruption is the graceful stop that SIGTERM or SIGINT asked for.
     if (Exit.isSuccess(exit)) onExit(typeof exit.value === "number" ? exit.value : 0)

@@ -107,6 +107,8 @@ describe("z4j-agent run", () => {
     expect(fs.readFileSync(marker, "utf8")).toBe("stopped after abort")
     expect(outcome.stderr).toContain("SIGHUP: reconnecting now")
     expect(outcome.stderr).toContain("SIGTERM: flushing the buffer and disconnecting")
+    // Logs go to stderr once, not again on stdout.
+    expect(outcome.stdout).not.toContain("SIGTERM: flushing the buffer and disconnecting")
     await eventually(() => brain.agentCloses.some((close) => close.code === 1000), 5_000)
     expect(outcome.stdout + outcome.stderr).not.toContain(brain.token)
     expect(outcome.stdout + outcome.stderr).not.toContain(brain.hmacSecret)
