@@ -113,7 +113,7 @@ export const makeSidecar = (
     const queues = [...new Set([...discovered, ...(options.extraQueues ?? [])])]
     if (queues.length === 0) {
       return yield* new DiscoveryFailed({
-        reason: `No BullMQ queue found in Redis under prefix "${prefix}" (no "${prefix}:<queue>:meta" key); check the prefix, or name queues in extraQueues`
+        reason: `No BullMQ queue found in Redis under prefix "${prefix}" (no "${prefix}:<queue>:meta" key); check the prefix, or name the queues (the CLI's --queues, the library's extraQueues). Queues are discovered once, at start`
       })
     }
     const { extraQueues: _extraQueues, ...adapterOptions } = options
