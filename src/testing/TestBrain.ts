@@ -82,6 +82,10 @@ export interface TestBrainOptions {
   readonly agentId?: string
   readonly heartbeatIntervalSeconds?: number
   readonly maxFrameSizeBytes?: number
+  /**
+   * `brain_version` in hello_ack. Default `testbrain`: this brain speaks protocol 2 but is not a release
+   * of z4j, so it does not claim one.
+   */
   readonly brainVersion?: string
 }
 
@@ -190,7 +194,7 @@ export const start = async (options: TestBrainOptions = {}): Promise<TestBrainSh
   const agentId = options.agentId ?? randomUUID()
   const heartbeatIntervalSeconds = options.heartbeatIntervalSeconds ?? 10
   const maxFrameSizeBytes = options.maxFrameSizeBytes ?? 1_048_576
-  const brainVersion = options.brainVersion ?? "1.6.9"
+  const brainVersion = options.brainVersion ?? "testbrain"
   const faults: Faults = {
     refuseAuth: false,
     closeAfterHello: undefined,

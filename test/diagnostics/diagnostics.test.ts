@@ -136,7 +136,7 @@ describe("Diagnostics", () => {
         } as AgentConfigShape)
         expect(byName(report, "buffer").details.folder).toBe(path.join(home, "buffers", key))
         const handshake = byName(report, "handshake")
-        expect(handshake.details.brainVersion).toBe("1.6.9")
+        expect(handshake.details.brainVersion).toBe("testbrain")
         expect(handshake.details.agentId).toBe(brain.agentId)
         expect(handshake.details.closeCode).toBe(1000)
         expect(brain.frames.map((frame) => frame.type)).toEqual(["heartbeat"])
