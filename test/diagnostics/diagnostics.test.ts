@@ -46,6 +46,8 @@ describe("Diagnostics", () => {
       for (const setting of ["Z4J_BRAIN_URL", "Z4J_TOKEN", "Z4J_PROJECT_ID", "Z4J_HMAC_SECRET"]) {
         expect(config.message).toContain(`${setting}: missing`)
       }
+      expect(config.details.token).toBe("missing")
+      expect(config.details.hmacSecret).toBe("missing")
       expect(byName(report, "buffer").ok).toBe(true)
       for (const name of ["dns", "tcp", "tls", "websocket", "handshake"] as const) {
         expect(byName(report, name).details).toEqual({ skipped: true, after: "config" })

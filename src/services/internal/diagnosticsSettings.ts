@@ -180,13 +180,17 @@ export const problemsOf = (settings: Settings): ReadonlyArray<Problem> => {
 
 export const describeProblem = (problem: Problem): string => `${problem.setting}: ${problem.problem}. ${problem.fix}`
 
+/** Says whether a secret is usable without showing it: "missing", "invalid", or `usable`. */
+const secretState = (setting: Either.Either<unknown, Problem>, usable: string): string =>
+  Either.isRight(setting) ? usable : setting.left.problem === "missing" ? "missing" : "invalid"
+
 export const probeConfig = (settings: Settings): ProbeResult => {
   const problems = problemsOf(settings)
   const details = {
     brainUrl: Either.getOrNull(settings.brainUrl),
     projectId: Either.getOrNull(settings.projectId),
-    token: Either.isRight(settings.token) ? "set" : "invalid",
-    hmacSecret: Either.isRight(settings.hmacSecret) ? "valid" : "invalid",
+    token: secretState(settings.token, "set"),
+    hmacSecret: secretState(settings.hmacSecret, "valid"),
     home: settings.home,
     buffer: settings.buffer,
     problems: problems.map((problem) => ({ ...problem }))
