@@ -23,9 +23,10 @@ import * as Dispatcher from "../services/Dispatcher.js"
 import * as EngineRegistry from "../services/EngineRegistry.js"
 import * as MemoryBuffer from "../services/EventBuffer/Memory.js"
 import * as SqliteBuffer from "../services/EventBuffer/Sqlite.js"
-import type { EventBuffer } from "../services/EventBuffer.js"
+import { EventBuffer } from "../services/EventBuffer.js"
 import * as Heartbeat from "../services/Heartbeat.js"
 import * as HelloBuilder from "../services/HelloBuilder.js"
+import * as ProjectionStore from "../services/ProjectionStore.js"
 import * as Redactor from "../services/Redactor.js"
 import * as Supervisor from "../services/Supervisor.js"
 
@@ -44,6 +45,7 @@ export type Services =
   | EngineRegistry.EngineRegistry
   | EventBuffer
   | HelloBuilder.HelloBuilder
+  | ProjectionStore.ProjectionStore
   | Redactor.Redactor
   | CommandRouter.CommandRouter
 
@@ -83,6 +85,24 @@ const bufferLayer = Layer.unwrapEffect(
   )
 )
 
+// The memory buffer writes nothing to disk, so the projection store writes no files either. That setting
+// runs the agent without a writable state folder (read-only containers, tests), and a restart of such an
+// agent already loses its unacknowledged events. After a restart it sends one complete snapshot, with no
+// removed schedules listed again.
+const projectionStoreLayer = Layer.unwrapEffect(
+  Effect.map(AgentConfig.AgentConfig, (config) =>
+    config.buffer === "memory"
+      ? ProjectionStore.layerNone
+      : ProjectionStore.layerFile({ home: config.home, agentKey: agentKey(config) })
+  )
+)
+
+// The projection store learns from the buffer which projections the brain acknowledged.
+const observedBufferLayer = Layer.effect(
+  EventBuffer,
+  Effect.zipWith(EventBuffer, ProjectionStore.ProjectionStore, (buffer, store) => store.observe(buffer))
+).pipe(Layer.provide(bufferLayer))
+
 const redactorLayer = (options: Options) =>
   Layer.effect(
     Redactor.Redactor,
@@ -107,8 +127,9 @@ export const layer = (options: Options = {}) => layerWith(options, Connection.la
  */
 export const layerWith = (options: Options, connection: Layer.Layer<Connection.Connection>) => {
   const config = AgentConfig.layer(options)
-  const base = Layer.mergeAll(bufferLayer, redactorLayer(options), AgentState.layer, connection).pipe(
-    Layer.provideMerge(config)
+  const stored = projectionStoreLayer.pipe(Layer.provideMerge(config))
+  const base = Layer.mergeAll(observedBufferLayer, redactorLayer(options), AgentState.layer, connection).pipe(
+    Layer.provideMerge(stored)
   )
   const dispatcher = Dispatcher.layer.pipe(Layer.provideMerge(base))
   const registry = EngineRegistry.layer.pipe(Layer.provideMerge(dispatcher))

@@ -38,6 +38,7 @@ import { AgentConfig } from "./AgentConfig.js"
 import { AgentState, type LiveSession } from "./AgentState.js"
 import { Dispatcher } from "./Dispatcher.js"
 import { EngineRegistry } from "./EngineRegistry.js"
+import { ProjectionStore } from "./ProjectionStore.js"
 import { Redactor } from "./Redactor.js"
 
 /** How long a command id is remembered for de-duplication, and how many are kept. */
@@ -127,6 +128,7 @@ export const make: Effect.Effect<
   const dispatcher = yield* Dispatcher
   const redactor = yield* Redactor
   const scope = yield* Effect.scope
+  const projectionStore = yield* Effect.serviceOption(ProjectionStore)
   yield* AgentConfig
 
   // Command id -> expiry, in insertion order, with the outcome once known so a redelivery after a
@@ -169,8 +171,18 @@ export const make: Effect.Effect<
         : Option.none()
     })
 
-  // Scheduler name -> the rows of the last projection sent for it, in this process.
+  // Scheduler name -> the rows of the last projection sent for it in this process or, before the first
+  // one, of the last projection an earlier process stored once the brain acknowledged it.
   const lastProjected = new Map<string, ReadonlyArray<ScheduleProjection.ScheduleRow>>()
+
+  const previousRows = (name: string) =>
+    Effect.gen(function* () {
+      const known = lastProjected.get(name)
+      if (known !== undefined || Option.isNone(projectionStore)) return known ?? []
+      const restored = Option.getOrElse(yield* projectionStore.value.restore(name), () => [])
+      lastProjected.set(name, restored)
+      return restored
+    })
 
   const projectionData = (
     scheduler: SchedulerAdapter,
@@ -203,7 +215,8 @@ export const make: Effect.Effect<
 
   /**
    * Reads a scheduler and sends its complete inventory at the stream's next sequence. After an
-   * activation, schedules sent earlier in this process and removed since are first sent once more.
+   * activation, schedules sent earlier (in this process, or stored by an earlier one) and removed since
+   * are first sent once more.
    * z4j 1.13.0 deletes a schedule only when its row belongs to the current epoch, and a row joins the
    * new epoch only when a projection of that epoch lists it. The complete snapshot at the next sequence
    * then deletes them.
@@ -225,17 +238,27 @@ export const make: Effect.Effect<
       const keys = new Set(rows.map((row) => row.source_key))
       const removedRows =
         reason === "activation"
-          ? (lastProjected.get(scheduler.name) ?? []).filter((row) => !keys.has(row.source_key ?? row.name))
+          ? (yield* previousRows(scheduler.name)).filter((row) => !keys.has(row.source_key ?? row.name))
           : []
       const snapshots = removedRows.length > 0 ? [[...rows, ...removedRows], rows] : [rows]
 
-      const events: Array<Readonly<Record<string, unknown>>> = []
+      const events: Array<{ readonly data: Readonly<Record<string, unknown>>; readonly sequence: number }> = []
       for (const [index, schedules] of snapshots.entries()) {
         const sequence = nextSequence + index
         const options = { authority, sequence, kind: "snapshot" as const, complete: true, schedules }
-        events.push(yield* projectionData(scheduler, options, reason, maxFrameBytes))
+        events.push({ data: yield* projectionData(scheduler, options, reason, maxFrameBytes), sequence })
       }
-      for (const data of events) {
+      for (const [index, { data, sequence }] of events.entries()) {
+        if (Option.isSome(projectionStore)) {
+          yield* projectionStore.value.track({
+            scheduler: scheduler.name,
+            streamId: authority.streamId,
+            epochNumber: authority.epochNumber,
+            sequence,
+            schedules: snapshots[index]!,
+            digest: String(data.payload_digest)
+          })
+        }
         yield* dispatcher.emit({ kind: "schedule.snapshot", engine: authority.owner, taskId: "", data })
       }
       lastProjected.set(scheduler.name, rows)

@@ -160,33 +160,30 @@ describe("schedules with the real brain", () => {
     })
   })
 
-  it("restart keeps a removed schedule (brain limitation)", async () => {
-    // A new process does not know what it sent before, so its first complete snapshot deletes the
-    // missing row. z4j 1.13.0 rejects that delete because the row belongs to the previous epoch (trigger
-    // z4j_schedule_external_delete_guard_v1), and it drops the whole projection.
+  it("restart removes a schedule removed while stopped", async () => {
+    // z4j 1.13.0 rejects a complete snapshot that deletes, at the start of a new epoch, a row of the
+    // previous epoch (trigger z4j_schedule_external_delete_guard_v1), and drops the whole projection. The
+    // agent stored what the brain acknowledged last, so the new process lists the removed schedule once
+    // more at sequence 1 and deletes it at sequence 2.
     await namesAre(["reports:nightly", "reports:weekly"])
     await runtime.dispose()
     await queue.removeJobScheduler("weekly")
     await queue.upsertJobScheduler("monthly", { pattern: "0 5 1 * *" }, { name: "reports.archive" })
     await startAgent()
-    await eventually("the activation snapshot to be acknowledged", () =>
+    await namesAre(["reports:monthly", "reports:nightly"])
+    // Both projections were taken: no batch waits for an acknowledgement the brain withholds.
+    await eventually("every event acknowledged", () =>
       run(
         Effect.flatMap(Agent, (agent) =>
           Effect.map(agent.status, (status) =>
-            status.connection.phase === "connected" &&
-            status.dispatcher.ackedTotal > 0 &&
-            status.dispatcher.inFlightBatches === 0 &&
-            status.buffer.depth === 0
-              ? true
-              : undefined
+            status.dispatcher.inFlightBatches === 0 && status.buffer.depth === 0 ? true : undefined
           )
         )
       )
     )
-    expect((await ours()).map((item) => item.name).sort()).toEqual(["reports:nightly", "reports:weekly"])
   })
 
-  it("restart with the schedule back recovers", async () => {
+  it("restart adds a schedule back", async () => {
     await runtime.dispose()
     await queue.upsertJobScheduler("weekly", { pattern: "0 6 * * 1" }, { name: "reports.digest" })
     await startAgent()

@@ -1,4 +1,7 @@
 import { createHash, randomUUID } from "node:crypto"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -6,7 +9,7 @@ import type { EngineAdapter, ScheduleEntry } from "../../src/engines/EngineAdapt
 import { renderCanonical, ScheduleProjection } from "../../src/protocol/index.js"
 import { Agent } from "../../src/services/Agent.js"
 import * as TestBrain from "../../src/testing/TestBrain.js"
-import { agentLayer, recordingAdapter } from "../support/agent.js"
+import { agentLayer, captureLogs, recordingAdapter } from "../support/agent.js"
 
 const withBrain = <A, E>(use: (brain: TestBrain.TestBrainShape) => Effect.Effect<A, E>) =>
   Effect.acquireUseRelease(
@@ -50,9 +53,9 @@ const schedulingAdapter = () => {
   return { adapter, schedules }
 }
 
-const withAdapter = (brain: TestBrain.TestBrainShape, adapter: EngineAdapter) =>
+const withAdapter = (brain: TestBrain.TestBrainShape, adapter: EngineAdapter, home?: string) =>
   Layer.effectDiscard(Effect.flatMap(Agent, (agent) => agent.attachEngine(adapter))).pipe(
-    Layer.provideMerge(agentLayer(brain))
+    Layer.provideMerge(agentLayer(brain, home === undefined ? {} : { buffer: "sqlite", home }))
   )
 
 /** Sends `schedule.external.activate` with a delivery claim, as z4j 1.13 does, and returns its id. */
@@ -228,6 +231,8 @@ describe("schedule streams", () => {
 
         const { id, parameters } = activate(brain, 5)
         expect((yield* waitFor(brain, () => brain.commandResult(id))).status).toBe("success")
+        // The command result may arrive before the batch that carries the projection.
+        yield* waitFor(brain, () => projections(brain, parameters.epoch_uuid).length > 0)
         expect(projections(brain, parameters.epoch_uuid)).toHaveLength(1)
       }).pipe(Effect.provide(withAdapter(brain, adapter)))
     })
@@ -269,4 +274,156 @@ describe("schedule streams", () => {
       }).pipe(Effect.provide(withAdapter(brain, adapter)))
     })
   )
+})
+
+/** A temporary agent home, removed when the effect ends. */
+const withHome = <A, E>(use: (home: string) => Effect.Effect<A, E>) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), "z4j-projection-file-"))),
+    use,
+    (home) => Effect.sync(() => rmSync(home, { recursive: true, force: true }))
+  )
+
+/** Lists the projection files under `home`: `<home>/buffers/<agentKey>/schedules-*.json`. */
+const projectionFiles = (home: string) => {
+  const buffers = join(home, "buffers")
+  let agents: Array<string>
+  try {
+    agents = readdirSync(buffers)
+  } catch {
+    return []
+  }
+  return agents.flatMap((agent) =>
+    readdirSync(join(buffers, agent))
+      .filter((name) => name.startsWith("schedules-") && name.endsWith(".json"))
+      .map((name) => join(buffers, agent, name))
+  )
+}
+
+interface StoredFile {
+  readonly version: number
+  readonly scheduler: string
+  readonly stream_id: string
+  readonly epoch_number: number
+  readonly sequence: number
+  readonly schedules: ReadonlyArray<{ readonly source_key: string }>
+}
+
+/** Waits until the single projection file under `home` stores `sequence` of `epochNumber`. */
+const storedProjection = (brain: TestBrain.TestBrainShape, home: string, epochNumber: number, sequence: number) =>
+  waitFor(brain, () => {
+    const [file] = projectionFiles(home)
+    if (file === undefined) return undefined
+    let stored: StoredFile
+    try {
+      stored = JSON.parse(readFileSync(file, "utf8")) as StoredFile
+    } catch {
+      return undefined
+    }
+    return stored.epoch_number === epochNumber && stored.sequence === sequence ? { file, stored } : undefined
+  })
+
+/** Activates epoch `epochNumber` on a connected agent and returns the bodies of its projections. */
+const activateAndCollect = (brain: TestBrain.TestBrainShape, epochNumber: number, expected: number) =>
+  Effect.gen(function* () {
+    yield* waitFor(brain, () => brain.connectedSessions() === 1)
+    const { id, parameters } = activate(brain, epochNumber)
+    const result = yield* waitFor(brain, () => brain.commandResult(id))
+    expect(result.status).toBe("success")
+    return yield* waitFor(brain, () => {
+      const found = projections(brain, parameters.epoch_uuid)
+      return found.length === expected ? found.map((event) => event.data.external_projection as Body) : undefined
+    })
+  })
+
+const keysOf = (body: Body | StoredFile) => body.schedules.map((row) => row.source_key)
+
+describe("schedule projection file", () => {
+  it.live("acknowledged projection is written", () =>
+    withBrain((brain) =>
+      withHome((home) => {
+        const { adapter } = schedulingAdapter()
+        return Effect.gen(function* () {
+          yield* activateAndCollect(brain, 1, 1)
+          const { file, stored } = yield* storedProjection(brain, home, 1, 1)
+          expect(stored.version).toBe(1)
+          expect(stored.scheduler).toBe("jobs-cron")
+          expect(stored.stream_id).toBe("6f1d2c3b-4a59-4e7d-8c6b-5a4938271605")
+          expect(keysOf(stored)).toEqual(["reports:a", "reports:b"])
+          expect(statSync(file).mode & 0o777).toBe(0o600)
+          expect(statSync(join(file, "..")).mode & 0o777).toBe(0o700)
+          // The temporary file was renamed, not left beside it.
+          expect(readdirSync(join(file, "..")).filter((name) => name.endsWith(".tmp"))).toEqual([])
+        }).pipe(Effect.provide(withAdapter(brain, adapter, home)))
+      })
+    )
+  )
+
+  it.live("restart bridges from the file", () =>
+    withBrain((brain) =>
+      withHome((home) => {
+        const { adapter, schedules } = schedulingAdapter()
+        return Effect.gen(function* () {
+          yield* Effect.gen(function* () {
+            yield* activateAndCollect(brain, 1, 1)
+            yield* storedProjection(brain, home, 1, 1)
+          }).pipe(Effect.provide(withAdapter(brain, adapter, home)))
+
+          // Removed while the agent was stopped.
+          schedules.splice(1, 1, entry("c"))
+          yield* Effect.gen(function* () {
+            const bodies = yield* activateAndCollect(brain, 2, 2)
+            expect(bodies.map((body) => body.sequence)).toEqual([1, 2])
+            expect(keysOf(bodies[0]!)).toEqual(["reports:a", "reports:b", "reports:c"])
+            expect(keysOf(bodies[1]!)).toEqual(["reports:a", "reports:c"])
+            const { stored } = yield* storedProjection(brain, home, 2, 2)
+            expect(keysOf(stored)).toEqual(["reports:a", "reports:c"])
+          }).pipe(Effect.provide(withAdapter(brain, adapter, home)))
+        })
+      })
+    )
+  )
+
+  const corruptions = [
+    { label: "invalid JSON", content: () => "{ not json", reason: "invalid JSON" },
+    {
+      label: "invalid row",
+      content: (file: string) => {
+        const stored = JSON.parse(readFileSync(file, "utf8")) as { schedules: Array<Record<string, unknown>> }
+        stored.schedules[1]!.next_run_at = "tomorrow"
+        return JSON.stringify(stored)
+      },
+      reason: "schedules[1] is invalid"
+    }
+  ]
+  for (const corruption of corruptions) {
+    it.live(`corrupt file falls back: ${corruption.label}`, () =>
+      withBrain((brain) =>
+        withHome((home) => {
+          const { adapter, schedules } = schedulingAdapter()
+          const logs = captureLogs()
+          return Effect.gen(function* () {
+            const { file } = yield* Effect.gen(function* () {
+              yield* activateAndCollect(brain, 1, 1)
+              return yield* storedProjection(brain, home, 1, 1)
+            }).pipe(Effect.provide(withAdapter(brain, adapter, home)))
+
+            writeFileSync(file, corruption.content(file))
+            schedules.splice(1, 1, entry("c"))
+            yield* Effect.gen(function* () {
+              // Without a usable file: one complete snapshot, which lists no removed schedule.
+              const bodies = yield* activateAndCollect(brain, 2, 1)
+              expect(keysOf(bodies[0]!)).toEqual(["reports:a", "reports:c"])
+              const warnings = logs.lines.filter((line) => line.startsWith("WARN") && line.includes(file))
+              expect(warnings).toHaveLength(1)
+              expect(warnings[0]).toContain(corruption.reason)
+              // The acknowledged snapshot replaces the corrupt file.
+              const { stored } = yield* storedProjection(brain, home, 2, 1)
+              expect(keysOf(stored)).toEqual(["reports:a", "reports:c"])
+            }).pipe(Effect.provide(withAdapter(brain, adapter, home)))
+          }).pipe(Effect.provide(logs.layer))
+        })
+      )
+    )
+  }
 })
