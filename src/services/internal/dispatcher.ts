@@ -24,11 +24,18 @@ const rejectWarningIntervalMillis = 60_000
 /** Shortest time between two runs of the pump while events keep arriving. */
 const pumpCoalesceMillis = 20
 
+/**
+ * A batch sent and not yet acknowledged. Its bodies stay in the buffer only and are read back for the
+ * rare resend or refusal. Keeping a copy here held up to `maxInFlightBatches` batches of strings for a
+ * round trip each, which under load was long enough for V8 to promote them to the old generation.
+ */
 interface InFlightBatch {
   readonly ids: ReadonlyArray<number>
-  readonly bodies: ReadonlyArray<string>
   readonly sentAtMillis: number
 }
+
+/** Writes the payload of an `event_batch` frame around event bodies that are already canonical JSON. */
+const renderPayload = (bodies: ReadonlyArray<string>): string => `{"events":[${bodies.join(",")}]}`
 
 /** What the supervisor needs beyond the public dispatcher. */
 export interface DispatcherRuntime extends DispatcherShape {
@@ -249,6 +256,17 @@ export const make: Effect.Effect<DispatcherRuntime, never, AgentConfig | EventBu
         yield* notifyAck
       })
 
+    /** Reads back the stored bodies of a batch by id. Events evicted or removed since it was sent are left out. */
+    const readBodies = (ids: ReadonlyArray<number>): Effect.Effect<Map<number, string>> =>
+      Effect.map(buffer.read(ids[0]! - 1, ids.length, Number.POSITIVE_INFINITY), (entries) => {
+        const members = new Set(ids)
+        const bodies = new Map<number, string>()
+        for (const entry of entries) {
+          if (members.has(entry.id)) bodies.set(entry.id, entry.body)
+        }
+        return bodies
+      })
+
     const settleRefused = (
       batchId: string,
       refused: (body: string) => boolean,
@@ -258,11 +276,14 @@ export const make: Effect.Effect<DispatcherRuntime, never, AgentConfig | EventBu
         const batch = inFlight.get(batchId)
         if (batch === undefined) return undefined
         inFlight.delete(batchId)
+        const bodies = yield* readBodies(batch.ids)
         const discarded: Array<number> = []
         const stored: Array<number> = []
-        for (let index = 0; index < batch.ids.length; index++) {
-          const target = refused(batch.bodies[index]!) ? discarded : stored
-          target.push(batch.ids[index]!)
+        for (const id of batch.ids) {
+          // An event no longer in the buffer cannot be checked, and removing it again is a no-op.
+          const body = bodies.get(id)
+          const target = body !== undefined && refused(body) ? discarded : stored
+          target.push(id)
         }
         yield* buffer.discard(discarded, reason)
         yield* buffer.remove(stored)
@@ -284,38 +305,43 @@ export const make: Effect.Effect<DispatcherRuntime, never, AgentConfig | EventBu
         let resendWarned = false
         const maxBatchBytes = Math.max(1024, session.maxFrameBytes - frameOverheadBytes)
 
-        const sendBatch = (ids: ReadonlyArray<number>, bodies: ReadonlyArray<string>) =>
+        const sendBatch = (ids: ReadonlyArray<number>, payload: string) =>
           Effect.gen(function* () {
             const batchId = newEventBatchId()
-            const payload = `{"events":[${bodies.join(",")}]}`
             const nowMillis = yield* Clock.currentTimeMillis
-            inFlight.set(batchId, { ids, bodies, sentAtMillis: nowMillis })
+            inFlight.set(batchId, { ids, sentAtMillis: nowMillis })
             yield* session.send("event_batch", batchId, payload)
             lastFlushAtMillis = nowMillis
           })
 
+        // Reads the events after the cursor and discards those too large for a frame. Only the ids and the
+        // payload leave it, so the rows it read are garbage while the payload waits for the socket.
+        const nextBatch = Effect.gen(function* () {
+          const entries: ReadonlyArray<BufferEntry> = yield* buffer.read(cursor, config.maxBatchEvents, maxBatchBytes)
+          if (entries.length === 0) return undefined
+          const tooLarge = entries.filter((entry) => entry.bytes > maxBatchBytes)
+          if (tooLarge.length > 0) {
+            yield* buffer.discard(
+              tooLarge.map((entry) => entry.id),
+              `larger than the brain's maximum frame size (${session.maxFrameBytes} bytes)`
+            )
+            yield* Effect.logWarning(
+              `discarded ${tooLarge.length} event(s) larger than the brain's maximum frame size of ${session.maxFrameBytes} bytes`
+            )
+          }
+          const deliverable = entries.filter((entry) => entry.bytes <= maxBatchBytes)
+          cursor = entries[entries.length - 1]!.id
+          return {
+            ids: deliverable.map((entry) => entry.id),
+            payload: renderPayload(deliverable.map((entry) => entry.body))
+          }
+        })
+
         const fill = Effect.gen(function* () {
           while (inFlight.size < config.maxInFlightBatches) {
-            const entries: ReadonlyArray<BufferEntry> = yield* buffer.read(cursor, config.maxBatchEvents, maxBatchBytes)
-            if (entries.length === 0) return
-            const tooLarge = entries.filter((entry) => entry.bytes > maxBatchBytes)
-            if (tooLarge.length > 0) {
-              yield* buffer.discard(
-                tooLarge.map((entry) => entry.id),
-                `larger than the brain's maximum frame size (${session.maxFrameBytes} bytes)`
-              )
-              yield* Effect.logWarning(
-                `discarded ${tooLarge.length} event(s) larger than the brain's maximum frame size of ${session.maxFrameBytes} bytes`
-              )
-            }
-            const deliverable = entries.filter((entry) => entry.bytes <= maxBatchBytes)
-            cursor = entries[entries.length - 1]!.id
-            if (deliverable.length > 0) {
-              yield* sendBatch(
-                deliverable.map((entry) => entry.id),
-                deliverable.map((entry) => entry.body)
-              )
-            }
+            const batch = yield* nextBatch
+            if (batch === undefined) return
+            if (batch.ids.length > 0) yield* sendBatch(batch.ids, batch.payload)
           }
         })
 
@@ -334,7 +360,11 @@ export const make: Effect.Effect<DispatcherRuntime, never, AgentConfig | EventBu
                 resendWarned = true
                 yield* Effect.logWarning(`${line} (further batches without an ack are logged at debug level)`)
               }
-              yield* sendBatch(batch.ids, batch.bodies)
+              const bodies = yield* readBodies(batch.ids)
+              const ids = batch.ids.filter((id) => bodies.has(id))
+              if (ids.length > 0) {
+                yield* sendBatch(ids, renderPayload(ids.map((id) => bodies.get(id)!)))
+              }
             } else {
               if (!legacyWarned) {
                 legacyWarned = true
