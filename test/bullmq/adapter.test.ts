@@ -129,6 +129,30 @@ describe("BullMQ resume", () => {
     expect(cursor).toMatch(/^\d+-\d+$/)
   })
 
+  it("replacement adapter skips no entry", async () => {
+    const watched = queueName("watched")
+    const created = queueName("created")
+    const events = memorySink()
+    const seed = await redis.queue(watched).add("seed", {})
+    const first = await redis.adapter({ queues: [watched], cursorSaveInterval: "50 millis" }, events.sink)
+    // The first adapter reports no entry, so only the cursor it started from is saved when it stops.
+    await first.stop()
+    const whileStopped = await redis.queue(watched).add("while-stopped", {})
+    const early = await redis.queue(created).add("early", {})
+
+    await redis.adapter(
+      { queues: [watched, created], readFromStreamStart: [created], cursorSaveInterval: "50 millis" },
+      events.sink
+    )
+    const later = await redis.queue(created).add("later", {})
+    const reported = [`${watched}:${whileStopped.id}`, `${created}:${early.id}`, `${created}:${later.id}`]
+    await waitUntil(() => reported.every((taskId) => events.of(taskId, "task.received").length >= 1))
+    await sleep(200)
+
+    for (const taskId of reported) expect(events.of(taskId, "task.received"), taskId).toHaveLength(1)
+    expect(events.of(`${watched}:${seed.id}`, "task.received")).toHaveLength(0)
+  })
+
   it("trimmed stream is reconciled", async () => {
     const name = queueName("trimmed")
     const queue = redis.queue(name)

@@ -69,6 +69,12 @@ export interface Options {
   readonly cursorSaveInterval?: Duration.DurationInput | undefined
   /** The scheduler name in `hello.schedulers`. Default the adapter name. */
   readonly schedulerName?: string | undefined
+  /**
+   * Queues whose event stream is read from its first entry when the adapter has no saved cursor for it,
+   * instead of from its last entry. For queues created after the caller started watching the Redis, so
+   * that their first jobs are reported too. A saved cursor always wins. Default none.
+   */
+  readonly readFromStreamStart?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -192,6 +198,7 @@ export const make = (options: Options): Effect.Effect<EngineAdapter, InvalidOpti
     })
     const reconcileLimit = options.reconcileLimit ?? 1_000
     const cursorSaveInterval = Duration.decode(options.cursorSaveInterval ?? "1 second")
+    const readFromStreamStart = new Set(options.readFromStreamStart ?? [])
 
     const start = (sink: Parameters<EngineAdapter["start"]>[0]) =>
       Effect.gen(function* () {
@@ -218,6 +225,10 @@ export const make = (options: Options): Effect.Effect<EngineAdapter, InvalidOpti
 
         const streams: Array<StreamReporter> = []
         const saved = new Map<string, string>()
+        // Where each stream started reading. It is saved until the stream reports an entry, so that an
+        // adapter started later (a sidecar's replacement) resumes there and skips nothing in between. A start
+        // at 0-0 is not saved, because resumePoint would take it for a cursor the stream was trimmed past.
+        const startIds = new Map<string, string>()
         // The final save is registered first so that it runs last, after the streams are idle and their
         // QueueEvents closed.
         const saveLoop = Effect.gen(function* () {
@@ -266,11 +277,13 @@ export const make = (options: Options): Effect.Effect<EngineAdapter, InvalidOpti
 
         function ownStream(queue: Queue, current: Reporter) {
           return Effect.gen(function* () {
-            const resume = yield* Effect.tryPromise(() => State.resumePoint(client, prefix, name, queue.name)).pipe(
+            const resume = yield* Effect.tryPromise(() =>
+              State.resumePoint(client, prefix, name, queue.name, readFromStreamStart.has(queue.name))
+            ).pipe(
               Effect.catchAll((error) =>
                 Effect.logWarning("reading the saved QueueEvents cursor failed; reading new entries only").pipe(
                   Effect.annotateLogs({ adapter: name, queue: queue.name, error: String(error.error) }),
-                  Effect.as<State.ResumePoint>({ lastEventId: "$", trimmedAfter: undefined })
+                  Effect.as<State.ResumePoint>({ lastEventId: "$", trimmedAfter: undefined, fromSavedCursor: false })
                 )
               )
             )
@@ -295,7 +308,8 @@ export const make = (options: Options): Effect.Effect<EngineAdapter, InvalidOpti
                 )
               }
             }
-            if (resume.lastEventId !== "$") saved.set(queue.name, resume.lastEventId)
+            if (resume.fromSavedCursor) saved.set(queue.name, resume.lastEventId)
+            if (resume.lastEventId !== "$" && resume.lastEventId !== "0-0") startIds.set(queue.name, resume.lastEventId)
 
             const events = yield* Effect.acquireRelease(
               Effect.sync(
@@ -330,7 +344,7 @@ export const make = (options: Options): Effect.Effect<EngineAdapter, InvalidOpti
         function saveCursors() {
           const changed: Array<readonly [string, string]> = []
           for (const stream of streams) {
-            const cursor = stream.cursor
+            const cursor = stream.cursor ?? startIds.get(stream.queueName)
             if (cursor !== undefined && saved.get(stream.queueName) !== cursor) changed.push([stream.queueName, cursor])
           }
           if (changed.length === 0) return Effect.void

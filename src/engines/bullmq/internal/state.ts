@@ -27,6 +27,8 @@ export interface ResumePoint {
   readonly lastEventId: string
   /** The saved id when the stream no longer contains it, so entries after it may have been trimmed unread. */
   readonly trimmedAfter: string | undefined
+  /** Whether `lastEventId` is the cursor saved by an earlier run. */
+  readonly fromSavedCursor: boolean
 }
 
 const streamInfo = async (client: Redis, key: string): Promise<{ first?: string; last?: string } | undefined> => {
@@ -51,21 +53,27 @@ const streamInfo = async (client: Redis, key: string): Promise<{ first?: string;
 /**
  * Reads the saved cursor of `queue` and checks it against the stream. Without a saved cursor the adapter
  * starts after the stream's last entry (taken now, so nothing between this read and the first XREAD is
- * missed). A saved id older than the stream's first entry means the stream was trimmed past it (BullMQ
- * trims to about 10,000 entries by default): entries may be lost, and the caller reconciles from job lists.
+ * missed), or at the stream's start when `fromStart` is set. A saved id older than the stream's first
+ * entry means the stream was trimmed past it (BullMQ trims to about 10,000 entries by default): entries
+ * may be lost, and the caller reconciles from job lists.
  */
 export const resumePoint = async (
   client: Redis,
   prefix: string,
   adapterName: string,
-  queue: string
+  queue: string,
+  fromStart = false
 ): Promise<ResumePoint> => {
   const saved = await client.hget(stateKey(prefix, adapterName), `cursor:${queue}`)
+  if (saved === null || saved === "") {
+    if (fromStart) return { lastEventId: "0-0", trimmedAfter: undefined, fromSavedCursor: false }
+    const info = await streamInfo(client, eventsKey(prefix, queue))
+    return { lastEventId: info?.last ?? "0-0", trimmedAfter: undefined, fromSavedCursor: false }
+  }
   const info = await streamInfo(client, eventsKey(prefix, queue))
-  if (saved === null || saved === "") return { lastEventId: info?.last ?? "0-0", trimmedAfter: undefined }
-  if (info === undefined) return { lastEventId: "0-0", trimmedAfter: undefined }
+  if (info === undefined) return { lastEventId: "0-0", trimmedAfter: undefined, fromSavedCursor: false }
   const trimmed = info.first !== undefined && compareStreamIds(info.first, saved) > 0
-  return { lastEventId: saved, trimmedAfter: trimmed ? saved : undefined }
+  return { lastEventId: saved, trimmedAfter: trimmed ? saved : undefined, fromSavedCursor: true }
 }
 
 export const saveCursors = async (
