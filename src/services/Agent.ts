@@ -61,6 +61,11 @@ export interface AgentShape {
   readonly flush: Effect.Effect<void>
   /** Skips the current reconnect wait. */
   readonly reconnectNow: Effect.Effect<void>
+  /**
+   * Closes the live connection and reconnects at once, so that the next hello lists the engines registered
+   * now. The brain reads engines only from the hello, so call it after registering or removing an engine.
+   */
+  readonly renewSession: Effect.Effect<void>
 }
 
 /**
@@ -172,6 +177,7 @@ export const make: Effect.Effect<
     attachEngine,
     status,
     flush: dispatcher.flush,
-    reconnectNow: supervisor.reconnectNow
+    reconnectNow: supervisor.reconnectNow,
+    renewSession: supervisor.renewSession
   }
 })

@@ -62,6 +62,12 @@ export interface SupervisorShape {
   readonly run: Effect.Effect<void, AgentRefused>
   /** Ends the current backoff wait at once (what SIGHUP does under `runForever`). */
   readonly reconnectNow: Effect.Effect<void>
+  /**
+   * Closes the live connection with 1000 "engines changed" and connects again without a backoff wait, so
+   * that the next hello lists the engines registered now. Without a live connection it does what
+   * `reconnectNow` does.
+   */
+  readonly renewSession: Effect.Effect<void>
   /** Closes the live socket with 1000 "goodbye" and waits for the brain's close reply, at most `timeoutMillis`. */
   readonly goodbye: (timeoutMillis: number) => Effect.Effect<void>
 }
@@ -71,6 +77,9 @@ export interface SupervisorShape {
  * @category tags
  */
 export class Supervisor extends Context.Tag("z4j-agent/Supervisor")<Supervisor, SupervisorShape>() {}
+
+/** How long renewSession waits for the brain's reply to its close. */
+const closeReplyTimeoutMillis = 2_000
 
 /** Streak lengths at which a repeated failure is logged again at warning level. */
 const isLoggedStreak = (streak: number) => streak === 1 || (streak >= 10 && Number.isInteger(Math.log10(streak)))
@@ -101,6 +110,7 @@ export const make: Effect.Effect<
   let currentSocket: Socket | undefined
   let lastLoggedError: string | undefined
   let stopping = false
+  let renewing = false
 
   const setPhase = (phase: "connecting" | "connected" | "backoff" | "terminal" | "stopping") =>
     Ref.update(state.stats, (stats) => ({ ...stats, phase }))
@@ -219,6 +229,11 @@ export const make: Effect.Effect<
     while (!stopping) {
       const failure = yield* guardedAttempt
       if (stopping) return
+      if (renewing) {
+        // The session ended because renewSession closed it, which is no failure to back off from.
+        renewing = false
+        continue
+      }
       const failureClass = failure.class
       if (failureClass === "terminal") {
         yield* Ref.update(state.stats, (stats) => ({
@@ -245,9 +260,20 @@ export const make: Effect.Effect<
       yield* Effect.logDebug(`connection closed (code ${reply.code})`)
     }).pipe(Effect.annotateLogs("module", "Supervisor"))
 
+  const reconnectNow = Effect.asVoid(Queue.offer(wakeUp, undefined))
+
+  const renewSession: Effect.Effect<void> = Effect.gen(function* () {
+    const socket = currentSocket
+    if (socket === undefined || stopping) return yield* reconnectNow
+    renewing = true
+    yield* Effect.logInfo("reconnecting so that the brain receives the new list of engines")
+    yield* socket.close(1000, "engines changed", closeReplyTimeoutMillis)
+  }).pipe(Effect.annotateLogs("module", "Supervisor"))
+
   return {
     run,
-    reconnectNow: Effect.asVoid(Queue.offer(wakeUp, undefined)),
+    reconnectNow,
+    renewSession,
     goodbye
   }
 })

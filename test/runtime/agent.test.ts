@@ -89,6 +89,26 @@ describe("Agent", () => {
     })
   )
 
+  it.live("renewSession sends a new hello", () =>
+    withBrain((brain) => {
+      const recorder = recordingAdapter({ engine: "bullmq", capabilities: ["retry_task"] })
+      return Effect.gen(function* () {
+        const agent = yield* Agent
+        const first = yield* waitFor(brain, () => brain.connectedSessions() === 1 && brain.hellos.at(-1))
+        expect((first.payload as Record<string, unknown>).engines).toEqual([])
+        yield* agent.attachEngine(recorder.adapter)
+        const hellosBefore = brain.hellos.length
+        yield* agent.renewSession
+        const renewed = yield* waitFor(brain, () => brain.hellos[hellosBefore])
+        expect((renewed.payload as Record<string, unknown>).engines).toEqual(["bullmq"])
+        yield* waitFor(brain, () => brain.connectedSessions() === 1)
+        expect(brain.agentCloses.some((close) => close.reason === "engines changed")).toBe(true)
+        const status = yield* agent.status
+        expect(status.connection.failureStreaks).toEqual({ network: 0, protocol: 0, auth: 0 })
+      }).pipe(Effect.provide(agentLayer(brain)))
+    })
+  )
+
   it.live("events reach the brain and are acknowledged", () =>
     withBrain((brain) =>
       Effect.gen(function* () {
