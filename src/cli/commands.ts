@@ -98,7 +98,7 @@ export const run: CommandSpec = {
   summary: "Run the agent as its own process, for a BullMQ deployment or a worker module",
   description: [
     "Starts an agent from the Z4J_* environment and the flags below, and keeps it connected until SIGTERM or SIGINT. On either signal it stops taking events, flushes the buffer, waits up to Z4J_DRAIN_TIMEOUT_MILLIS (default 5000 ms) for the brain's acknowledgements, closes the connection normally and exits with status 0. SIGHUP skips the current reconnect wait.",
-    "With --engine bullmq the agent watches the BullMQ queues in the Redis at --redis and reports their jobs (a sidecar next to your workers).",
+    "With --engine bullmq the agent watches the BullMQ queues in the Redis at --redis and reports their jobs (a sidecar next to your workers). Without --queues it finds the queues by their meta keys, and scans again every --discover-interval seconds, so queues created after the start are watched too.",
     "With a MODULE the agent imports it (a path, resolved from the current folder, or a package name). The module's default export, or its export named z4j, may be a function that receives a WorkerContext { agent, sink, attachEngine, signal } once the agent is built; a function it returns is called at shutdown, before the agent disconnects. It may instead be an Effect Layer that requires the Agent service; it is built on top of the agent and released before it. A module with neither export is imported for its side effects only."
   ],
   flags: [
@@ -128,6 +128,15 @@ export const run: CommandSpec = {
       placeholder: "PREFIX",
       defaultValue: "bull",
       description: "Key prefix of the BullMQ queues"
+    },
+    {
+      name: "discover-interval",
+      kind: "string",
+      placeholder: "SECONDS",
+      env: "Z4J_DISCOVER_INTERVAL_SECONDS",
+      defaultValue: "30",
+      description:
+        "Seconds between two scans of Redis for new BullMQ queues, without --queues. The agent waits for the first queue when Redis has none yet, and watches each queue created later. 0 scans once, at start, and exits with status 1 when no queue is found"
     }
   ],
   positionals: [{ name: "MODULE", description: "A worker module to load and attach the agent to (optional)" }],

@@ -16,6 +16,7 @@ import * as Z4j from "../layers/Z4j.js"
 import { Agent, type AgentShape } from "../services/Agent.js"
 import { AgentConfig } from "../services/AgentConfig.js"
 import type { RunPlan } from "./runPlan.js"
+import * as Sidecar from "./sidecar.js"
 
 /**
  * The argument a worker module's function receives once the agent is built.
@@ -60,23 +61,11 @@ export class WorkerModuleFailed extends Data.TaggedError("WorkerModuleFailed")<{
   }
 }
 
-/** Redis URLs may carry a password; logs show them without it. */
-const withoutPassword = (url: string): string => {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password !== "") parsed.password = "***"
-    return parsed.toString()
-  } catch {
-    return "(unparsable Redis URL)"
-  }
-}
-
 /**
- * Opens the Redis client and builds the BullMQ adapter before the agent exists. The agent announces
- * its engines in the hello of each connect, so an adapter that is ready when the agent starts is
- * registered before the first connection opens.
+ * Opens the Redis client and builds the BullMQ sidecar before the agent exists (see `Sidecar.prepare`).
+ * Returns the layer that registers the adapter with the agent.
  */
-const makeBullmqAdapter = (plan: NonNullable<RunPlan["bullmq"]>) =>
+const makeBullmqLayer = (plan: Sidecar.SidecarPlan) =>
   Effect.gen(function* () {
     const { Redis } = yield* Effect.tryPromise({
       try: () => import("ioredis"),
@@ -84,31 +73,15 @@ const makeBullmqAdapter = (plan: NonNullable<RunPlan["bullmq"]>) =>
         new WorkerModuleFailed({ module: "ioredis", problem: "cannot be loaded; install bullmq and ioredis", cause })
     })
     yield* Effect.logInfo("looking for BullMQ queues").pipe(
-      Effect.annotateLogs({ redis: withoutPassword(plan.redisUrl), prefix: plan.prefix })
+      Effect.annotateLogs({ redis: Sidecar.withoutPassword(plan.redisUrl), prefix: plan.prefix })
     )
     // BullMQ's blocking reads need a client that never gives up on a request.
     const client = yield* Effect.acquireRelease(
       Effect.sync(() => new Redis(plan.redisUrl, { maxRetriesPerRequest: null })),
       (redis) => Effect.promise(() => redis.quit().catch(() => redis.disconnect()))
     )
-    const adapter = yield* plan.queues === undefined
-      ? Effect.flatMap(
-          Effect.promise(() => import("../engines/bullmq/Discovery.js")),
-          (discovery) => discovery.makeSidecar({ connection: client, prefix: plan.prefix })
-        )
-      : Effect.flatMap(
-          Effect.promise(() => import("../engines/bullmq/BullMQ.js")),
-          (bullmq) =>
-            bullmq.make({ connection: client, queues: plan.queues ?? [], prefix: plan.prefix, queueEvents: true })
-        )
-    yield* Effect.logInfo("watching BullMQ queues").pipe(
-      Effect.annotateLogs({ redis: withoutPassword(plan.redisUrl), prefix: plan.prefix, adapter: adapter.name })
-    )
-    return adapter
+    return yield* Sidecar.prepare(plan, client)
   })
-
-const attachLayer = (adapter: EngineAdapter) =>
-  Layer.effectDiscard(Effect.flatMap(Agent, (agent) => agent.attachEngine(adapter)))
 
 const isWorkerLayer = (value: unknown): value is Layer.Layer<never, unknown, Z4j.Services> => Layer.isLayer(value)
 
@@ -231,9 +204,9 @@ export const run = (plan: RunPlan): Effect.Effect<void, unknown> => {
   const program = (stop: Deferred.Deferred<NodeJS.Signals>) =>
     Effect.scoped(
       Effect.gen(function* () {
-        const adapter = plan.bullmq === undefined ? undefined : yield* makeBullmqAdapter(plan.bullmq)
+        const sidecar = plan.bullmq === undefined ? Layer.empty : yield* makeBullmqLayer(plan.bullmq)
         const attached = Layer.mergeAll(
-          adapter === undefined ? Layer.empty : attachLayer(adapter),
+          sidecar,
           lifecycleLayer,
           plan.module === undefined ? Layer.empty : workerLayer(plan.module)
         )

@@ -16,9 +16,18 @@ import * as Commands from "./commands.js"
  */
 export interface RunPlan {
   readonly options: Z4j.Options
-  readonly bullmq?: { readonly redisUrl: string; readonly queues?: ReadonlyArray<string>; readonly prefix: string }
+  readonly bullmq?: {
+    readonly redisUrl: string
+    readonly queues?: ReadonlyArray<string>
+    readonly prefix: string
+    /** Seconds between two scans for new queues. With 0 the queues are scanned once, at start. Unused with `queues`. */
+    readonly discoverIntervalSeconds: number
+  }
   readonly module?: string
 }
+
+/** One day: longer waits between scans are more likely a unit mistake (milliseconds) than a choice. */
+const maxDiscoverIntervalSeconds = 86_400
 
 /**
  * Checks the flag combinations and returns what to start.
@@ -39,7 +48,7 @@ export const planFrom = (
     return usage(`--engine ${JSON.stringify(engine)} is not available; the engine the CLI can watch is bullmq`)
   }
   if (engine === undefined) {
-    for (const name of ["redis", "queues", "prefix"]) {
+    for (const name of ["redis", "queues", "prefix", "discover-interval"]) {
       if (flag(name) !== undefined) return usage(`--${name} needs --engine bullmq`)
     }
     if (module === undefined) return usage("nothing to run: give --engine bullmq, a worker MODULE, or both")
@@ -67,7 +76,23 @@ export const planFrom = (
       ?.split(",")
       .map((name) => name.trim())
       .filter((name) => name !== "")
-    bullmq = { redisUrl, prefix: flag("prefix") ?? "bull", ...(queues === undefined ? {} : { queues }) }
+    const intervalText = flag("discover-interval") ?? environment.Z4J_DISCOVER_INTERVAL_SECONDS
+    const discoverIntervalSeconds = intervalText === undefined || intervalText === "" ? 30 : Number(intervalText)
+    if (
+      !/^\d*$/.test(intervalText ?? "") ||
+      !Number.isSafeInteger(discoverIntervalSeconds) ||
+      discoverIntervalSeconds > maxDiscoverIntervalSeconds
+    ) {
+      return usage(
+        `--discover-interval (or Z4J_DISCOVER_INTERVAL_SECONDS) needs a whole number of seconds from 0 to ${maxDiscoverIntervalSeconds}, not ${JSON.stringify(intervalText)}`
+      )
+    }
+    bullmq = {
+      redisUrl,
+      prefix: flag("prefix") ?? "bull",
+      discoverIntervalSeconds,
+      ...(queues === undefined ? {} : { queues })
+    }
   }
   return Either.right({
     options: options as Z4j.Options,

@@ -49,8 +49,42 @@ describe("Run.planFrom", () => {
         Z4J_REDIS_URL: "redis://127.0.0.1:6390"
       })
     )
-    expect(result.bullmq).toEqual({ redisUrl: "redis://127.0.0.1:6390", prefix: "bull", queues: ["emails", "reports"] })
+    expect(result.bullmq).toEqual({
+      redisUrl: "redis://127.0.0.1:6390",
+      prefix: "bull",
+      queues: ["emails", "reports"],
+      discoverIntervalSeconds: 30
+    })
     expect(result.options).toEqual({ token: "t" })
+  })
+
+  it("reads the discovery interval", () => {
+    const fromFlag = Either.getOrThrow(plan(["--engine", "bullmq", "--redis", "redis://x", "--discover-interval", "0"]))
+    expect(fromFlag.bullmq?.discoverIntervalSeconds).toBe(0)
+    const fromEnvironment = Either.getOrThrow(
+      plan(["--engine", "bullmq", "--redis", "redis://x"], { Z4J_DISCOVER_INTERVAL_SECONDS: "5" })
+    )
+    expect(fromEnvironment.bullmq?.discoverIntervalSeconds).toBe(5)
+    const flagWins = Either.getOrThrow(
+      plan(["--engine", "bullmq", "--redis", "redis://x", "--discover-interval", "2"], {
+        Z4J_DISCOVER_INTERVAL_SECONDS: "5"
+      })
+    )
+    expect(flagWins.bullmq?.discoverIntervalSeconds).toBe(2)
+  })
+
+  it("rejects an invalid discovery interval", () => {
+    for (const value of ["-1", "1.5", "soon", "86401"]) {
+      const result = plan(["--engine", "bullmq", "--redis", "redis://x", `--discover-interval=${value}`])
+      expect(Either.isLeft(result)).toBe(true)
+      expect(Either.isLeft(result) ? result.left.message : "").toContain("whole number of seconds")
+    }
+  })
+
+  it("discovery interval needs the engine", () => {
+    const result = plan(["worker.js", "--discover-interval", "1"])
+    expect(Either.isLeft(result)).toBe(true)
+    expect(Either.isLeft(result) ? result.left.message : "").toContain("--discover-interval needs --engine bullmq")
   })
 })
 
@@ -130,6 +164,68 @@ describe("z4j-agent run", () => {
       expect(outcome.stderr).toContain("watching BullMQ queues")
     } finally {
       await queue.close()
+      await redis.stop()
+    }
+  })
+
+  it("sidecar follows queues created later", async () => {
+    const { Queue } = await import("bullmq")
+    const redis: RedisServer = await startRedis()
+    const connection = { host: redis.host, port: redis.port }
+    const queues: Array<{ readonly close: () => Promise<void> }> = []
+    try {
+      const hellosBefore = brain.hellos.length
+      const running = start(
+        ["run", "--engine", "bullmq", "--redis", redis.url, "--discover-interval", "1"],
+        agentEnvironment(),
+        { direct: true }
+      )
+      await eventually(() => running.stderr().includes("no BullMQ queue found in Redis yet"))
+      await eventually(() => brain.hellos.length > hellosBefore)
+      expect(JSON.stringify(brain.hellos[hellosBefore])).not.toContain('"bullmq"')
+      expect(running.child.exitCode).toBeNull()
+
+      // The job is added before the next scan finds its queue, so only reading the new queue's event
+      // stream from its start reports it.
+      const emails = new Queue("emails", { connection })
+      queues.push(emails)
+      await emails.add("welcome", { to: "a@example.com" })
+      await eventually(() => brain.events.some((event) => event.engine === "bullmq" && event.task_id === "emails:1"))
+      await eventually(() =>
+        brain.hellos.slice(hellosBefore).some((hello) => JSON.stringify(hello).includes('"bullmq"'))
+      )
+
+      const reports = new Queue("reports", { connection })
+      queues.push(reports)
+      await reports.add("monthly", { month: "2026-11" })
+      await eventually(() => brain.events.some((event) => event.task_id === "reports:1"))
+      await emails.add("receipt", { to: "b@example.com" })
+      await eventually(() => brain.events.some((event) => event.task_id === "emails:2"))
+
+      running.child.kill("SIGTERM")
+      const outcome = await running.done
+      expect(outcome.code).toBe(0)
+      expect(outcome.stderr).toContain(`redis=${redis.url}`)
+      expect(outcome.stderr).toMatch(/watching new BullMQ queues.*added=emails/)
+      expect(outcome.stderr).toMatch(/watching new BullMQ queues.*added=reports/)
+      expect(outcome.stderr).toContain("reconnecting so that the brain receives the new list of engines")
+    } finally {
+      for (const queue of queues) await queue.close()
+      await redis.stop()
+    }
+  })
+
+  it("sidecar with interval 0 exits 1", async () => {
+    const redis: RedisServer = await startRedis()
+    try {
+      const outcome = await cli(
+        ["run", "--engine", "bullmq", "--redis", redis.url, "--discover-interval", "0"],
+        agentEnvironment()
+      )
+      expect(outcome.code).toBe(1)
+      expect(outcome.stderr).toContain("No BullMQ queue found in Redis under prefix")
+      expect(outcome.stderr).toContain("--discover-interval above 0")
+    } finally {
       await redis.stop()
     }
   })
