@@ -1,6 +1,7 @@
 /**
- * The CLI's logger: Effect's logger, configured by `Z4J_LOG_LEVEL` and `Z4J_LOG_FORMAT`, writing to
- * stderr so that stdout carries only a command's output (the JSON document of `doctor --json`).
+ * The logger of the CLI and of `Z4j.start`: Effect's logger, configured by `Z4J_LOG_LEVEL` and
+ * `Z4J_LOG_FORMAT`, writing to stderr so that stdout carries only a command's output (the JSON document
+ * of `doctor --json`) or the worker's own. An Effect application configures its own logger instead.
  *
  * @since 0.1.0
  */
@@ -17,7 +18,7 @@ import * as LogLevel from "effect/LogLevel"
 export type LogFormat = "pretty" | "logfmt" | "json"
 
 /**
- * `Z4J_LOG_LEVEL` or `Z4J_LOG_FORMAT` has a value the CLI does not know.
+ * `Z4J_LOG_LEVEL` or `Z4J_LOG_FORMAT` has a value the agent does not know.
  *
  * @since 0.1.0
  * @category errors

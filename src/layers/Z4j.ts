@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
@@ -29,6 +30,7 @@ import * as HelloBuilder from "../services/HelloBuilder.js"
 import * as ProjectionStore from "../services/ProjectionStore.js"
 import * as Redactor from "../services/Redactor.js"
 import * as Supervisor from "../services/Supervisor.js"
+import * as Logging from "./Logging.js"
 
 /**
  * Everything the agent's layer provides.
@@ -185,12 +187,17 @@ export interface AgentHandle {
 /**
  * Starts an agent for a plain Node worker and resolves once it is built (connecting continues in the
  * background). Nothing here installs signal handlers: call `stop()` from the worker's own shutdown code.
+ * The agent logs to stderr at `Z4J_LOG_LEVEL` (default info) in `Z4J_LOG_FORMAT` (default pretty on a
+ * terminal, logfmt otherwise); an invalid value rejects with an error that names it.
  *
  * @since 0.1.0
  * @category running
  */
 export const start = async (options: Options = {}): Promise<AgentHandle> => {
-  const runtime = ManagedRuntime.make(layer(options))
+  // A worker outside Effect has no logger of its own to give the agent, so it gets the CLI's.
+  const logging = Logging.fromEnvironment(process.env, process.stderr.isTTY === true)
+  if (Either.isLeft(logging)) throw logging.left
+  const runtime = ManagedRuntime.make(layer(options).pipe(Layer.provide(logging.right)))
   const agent = await runtime.runPromise(Agent.Agent)
   const engines = Effect.runSync(Scope.make())
   let stopping: Promise<void> | undefined

@@ -3,7 +3,7 @@ import * as Either from "effect/Either"
 import * as Args from "../../src/cli/Args.js"
 import * as Commands from "../../src/cli/commands.js"
 import * as Help from "../../src/cli/help.js"
-import * as Logging from "../../src/cli/logging.js"
+import * as Logging from "../../src/layers/Logging.js"
 
 const parse = (argv: ReadonlyArray<string>, spec = Commands.doctor) => Args.parse(spec, argv)
 const problem = (argv: ReadonlyArray<string>, spec = Commands.doctor) => {
