@@ -37,6 +37,19 @@ describe("Z4j.start", () => {
     expect(brain.agentCloses).toEqual([{ code: 1000, reason: "goodbye" }])
   })
 
+  it("rejects an invalid log level by name", async () => {
+    const saved = process.env.Z4J_LOG_LEVEL
+    process.env.Z4J_LOG_LEVEL = "loud"
+    try {
+      await expect(
+        Z4j.start({ brainUrl: "ws://127.0.0.1:9", token: "t", hmacSecret: "x", projectId: "p" })
+      ).rejects.toThrow(/Z4J_LOG_LEVEL: "loud" is not valid/)
+    } finally {
+      if (saved === undefined) delete process.env.Z4J_LOG_LEVEL
+      else process.env.Z4J_LOG_LEVEL = saved
+    }
+  })
+
   it("rejects invalid settings with the variable to fix", async () => {
     await expect(
       Z4j.start({ brainUrl: "ftp://example.com", token: "t", hmacSecret: "x", projectId: "p" })
