@@ -58,7 +58,13 @@ export type Services =
  * @category models
  */
 export interface Options extends AgentConfig.AgentOptions {
+  /** Settings of the default redactor: extra patterns and depth. */
   readonly redaction?: Omit<Redactor.RedactorOptions, "maxStringBytes">
+  /**
+   * A redactor that replaces the default one entirely, for rules the default cannot express. It must
+   * return JSON-safe values and never throw; `redaction` is ignored when it is given.
+   */
+  readonly redactor?: Redactor.RedactorShape
 }
 
 /**
@@ -106,12 +112,14 @@ const observedBufferLayer = Layer.effect(
 ).pipe(Layer.provide(bufferLayer))
 
 const redactorLayer = (options: Options) =>
-  Layer.effect(
-    Redactor.Redactor,
-    Effect.flatMap(AgentConfig.AgentConfig, (config) =>
-      Redactor.makeFromConfig({ ...options.redaction, maxStringBytes: config.maxPayloadBytes })
-    )
-  )
+  options.redactor === undefined
+    ? Layer.effect(
+        Redactor.Redactor,
+        Effect.flatMap(AgentConfig.AgentConfig, (config) =>
+          Redactor.makeFromConfig({ ...options.redaction, maxStringBytes: config.maxPayloadBytes })
+        )
+      )
+    : Layer.succeed(Redactor.Redactor, options.redactor)
 
 /**
  * A complete agent. Building it starts connecting; releasing it flushes and says goodbye.

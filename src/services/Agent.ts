@@ -128,7 +128,11 @@ export const make: Effect.Effect<
       yield* dispatcher.stopIntake
       const remaining = yield* dispatcher.drain(config.drainTimeoutMillis)
       yield* supervisor.goodbye(closeReplyTimeoutMillis)
-      if (remaining > 0) {
+      if (remaining > 0 && config.buffer === "memory") {
+        yield* Effect.logWarning(
+          `agent stopped with ${remaining} events the brain has not acknowledged; the memory buffer loses them (the SQLite buffer keeps them for the next start)`
+        )
+      } else if (remaining > 0) {
         yield* Effect.logInfo(`agent stopped with ${remaining} events not yet acknowledged; they stay in the buffer`)
       } else {
         yield* Effect.logDebug("agent stopped; every event was acknowledged")

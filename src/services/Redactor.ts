@@ -2,7 +2,8 @@
  * Scrubs secrets and personal data from everything the agent buffers or sends (events, command results,
  * schedule snapshots), and turns any value a host application hands over into a JSON-safe copy.
  *
- * To change what is scrubbed, provide another layer for the {@link Redactor} tag.
+ * To change what is scrubbed, give the agent's layer `redaction` (extra patterns, depth) or a whole
+ * `redactor` of your own (see `Z4j.Options`).
  *
  * @since 0.1.0
  */

@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { Agent } from "../../src/services/Agent.js"
+import * as TestBrain from "../../src/testing/TestBrain.js"
 import { agentLayer, captureLogs, recordingAdapter } from "../support/agent.js"
 import {
   event,
@@ -40,6 +41,41 @@ describe("connection faults", () => {
           Effect.provide(logs.layer)
         )
       )
+    })
+  )
+
+  it.live("stopping before the first session waits for it", () =>
+    Effect.gen(function* () {
+      const logs = captureLogs()
+      // A brain that is down when the agent starts, and back while the agent is shutting down.
+      const gone = yield* Effect.promise(() => TestBrain.start())
+      yield* Effect.promise(() => gone.stop())
+      let back: TestBrain.TestBrainShape | undefined
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const agent = yield* Agent
+          for (let index = 0; index < 20; index++) yield* agent.emit(event(index))
+          yield* Effect.forkDaemon(
+            Effect.delay(
+              Effect.promise(async () => {
+                back = await TestBrain.start({
+                  port: Number(new URL(gone.url).port),
+                  token: gone.token,
+                  hmacSecret: gone.hmacSecret,
+                  projectId: gone.projectId,
+                  agentId: gone.agentId
+                })
+              }),
+              Duration.millis(300)
+            )
+          )
+        }).pipe(Effect.provide(agentLayer(gone, { drainTimeoutMillis: 5_000 })), Effect.provide(logs.layer))
+      )
+      expect(back).toBeDefined()
+      expect(receivedTaskIds(back!).size).toBe(20)
+      expect(warnings(logs.lines, "not acknowledged")).toEqual([])
+      expect(back!.agentCloses[0]).toEqual({ code: 1000, reason: "goodbye" })
+      yield* Effect.promise(() => back!.stop())
     })
   )
 

@@ -334,6 +334,28 @@ describe("Agent", () => {
     )
   )
 
+  it.live("a redactor of the user's replaces the default", () =>
+    withBrain((brain) =>
+      Effect.gen(function* () {
+        const agent = yield* Agent
+        yield* agent.emit(event(1, { password: "hunter2-hunter2", note: "kept" }))
+        yield* waitFor(brain, () => brain.events.length >= 1)
+        expect(brain.events[0]!.data).toEqual({ scrubbed: "by the user" })
+      }).pipe(
+        Effect.provide(
+          agentLayer(brain, {
+            redactor: {
+              redact: (value) => {
+                const event = value as { readonly data?: unknown }
+                return { ...(value as object), data: event.data === undefined ? null : { scrubbed: "by the user" } }
+              }
+            }
+          })
+        )
+      )
+    )
+  )
+
   it.live("interrupting the agent's fiber flushes and says goodbye", () =>
     withBrain((brain) =>
       Effect.gen(function* () {

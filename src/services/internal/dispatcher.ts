@@ -4,6 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { EventSink, RegistryDelta, TaskEvent } from "../../engines/EngineAdapter.js"
 import { newUuidV7 } from "../../protocol/Ids.js"
@@ -437,8 +438,14 @@ export const make: Effect.Effect<DispatcherRuntime, never, AgentConfig | EventBu
           while (true) {
             const { depth } = yield* buffer.stats
             if (depth === 0) return
-            const session = state._tag === "Some" ? yield* SubscriptionRef.get(state.value.session) : Option.none()
-            if (Option.isNone(session)) return
+            if (state._tag === "None") return
+            const session = yield* SubscriptionRef.get(state.value.session)
+            if (Option.isNone(session)) {
+              // Not connected (not yet, or between sessions): the next session may still deliver what is
+              // buffered before the drain's bound. A memory buffer loses whatever it does not.
+              yield* state.value.session.changes.pipe(Stream.filter(Option.isSome), Stream.take(1), Stream.runDrain)
+              continue
+            }
             const waiter = yield* Deferred.make<void>()
             ackWaiters.add(waiter)
             senderWake.unsafeOffer(undefined)
