@@ -334,6 +334,23 @@ describe("Agent", () => {
     )
   )
 
+  it.live("a burst larger than the intake queue is not dropped", () =>
+    withBrain((brain) =>
+      Effect.gen(function* () {
+        const agent = yield* Agent
+        yield* waitFor(brain, () => brain.connectedSessions() === 1)
+        // Chunks of one batch, each followed by a yield as a host's event loop gives between jobs: the
+        // pump must take every full batch before the next chunks fill the queue.
+        for (let chunk = 0; chunk < 10; chunk++) {
+          for (let index = 0; index < 500; index++) yield* agent.emit(event(chunk * 500 + index))
+          yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+        }
+        yield* waitFor(brain, () => brain.events.length >= 5_000)
+        expect((yield* agent.status).droppedEvents).toBe(0)
+      }).pipe(Effect.provide(agentLayer(brain, { intakeCapacity: 1_000, flushIntervalMillis: 100 })))
+    )
+  )
+
   it.live("a redactor of the user's replaces the default", () =>
     withBrain((brain) =>
       Effect.gen(function* () {

@@ -228,7 +228,9 @@ export const make: Effect.Effect<DispatcherRuntime, never, AgentConfig | EventBu
       yield* Queue.take(pumpWake)
       const sinceLastPump = (yield* Clock.currentTimeMillis) - lastPumpMillis
       if (sinceLastPump < coalesceMillis && intake.length < config.maxBatchEvents) {
-        yield* Effect.sleep(coalesceMillis - sinceLastPump)
+        // A full batch in the intake queue ends the wait early, so a burst cannot fill the queue (and
+        // lose events) while the pump waits.
+        yield* Queue.take(pumpWake).pipe(Effect.timeout(coalesceMillis - sinceLastPump), Effect.ignore)
       }
       lastPumpMillis = yield* Clock.currentTimeMillis
       yield* pumpOnce
