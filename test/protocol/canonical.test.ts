@@ -24,6 +24,11 @@ const reasonOf = (run: () => unknown): string | null => {
 }
 
 describe("canonicalize", () => {
+  it("keeps the last of duplicate keys", () => {
+    // Python's json.loads keeps the last value of a repeated key, so the brain signs that one.
+    expect(canonicalize('{"b":1,"a":1,"a":2}')).toBe('{"a":2,"b":1}')
+  })
+
   it("rejects NaN and infinities", () => {
     expect(reasonOf(() => canonicalize("[NaN]"))).toBe("non_finite_number")
     expect(reasonOf(() => canonicalize("[-Infinity]"))).toBe("non_finite_number")
