@@ -193,8 +193,7 @@ export class ShutdownTimedOut extends Data.TaggedError("ShutdownTimedOut")<{ rea
  * reverse: the worker module and the BullMQ watcher stop before the agent flushes and disconnects.
  *
  * The agent runs on a fiber of its own, which the runtime's own SIGTERM and SIGINT handling does not
- * interrupt, so its scope closes as a normal exit. NOTE: in z4j-agent 0.1.0, closing the agent's scope
- * from an interrupted fiber skips its drain and goodbye, which is why the signal is awaited here.
+ * interrupt, so its scope closes as a normal exit, after a log line that names the signal.
  *
  * @since 0.1.0
  * @category commands
