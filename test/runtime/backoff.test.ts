@@ -13,7 +13,10 @@ const options: Z4j.Options = {
   token: "test-token",
   hmacSecret: "7c2WoyNdON3oZougtKSgxvuDbp1s3ohIyQOaXEUP1ZM=",
   projectId: "11223344-5566-7788-99aa-bbccddeeff00",
-  buffer: "memory"
+  buffer: "memory",
+  // The dispatcher's timer wakes every flush interval; at the default 100 ms, each 39 s step of the test
+  // clock would run it hundreds of times and starve the supervisor of the yields `settle` gives it.
+  flushIntervalMillis: 60_000
 }
 
 /** A transport whose every attempt ends the way `outcome` says, counting the attempts. */
@@ -41,7 +44,7 @@ const scriptedConnection = (outcome: "refused" | { readonly closeCode: number })
 }
 
 /** Lets forked fibers run up to their next sleep without moving the test clock. */
-const settle = Effect.repeatN(Effect.yieldNow(), 50)
+const settle = Effect.repeatN(Effect.yieldNow(), 200)
 
 describe("Supervisor backoff", () => {
   it.scoped("network failures back off from 1 s, doubling, with at most 30 % jitter", () => {
