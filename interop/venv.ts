@@ -3,11 +3,10 @@
  * folder outside the repository and reused by every later run on the same machine. A lock folder keeps
  * concurrent runs from building into the same path at once.
  */
-import { spawn } from "node:child_process"
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
-import { homedir } from "node:os"
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { cacheRoot, networkFailure, runLogged, withLock } from "./pythonTools.js"
 
 interface BrainVersionFile {
   readonly python: string
@@ -27,9 +26,6 @@ export const pins: ReadonlyArray<string> = Object.entries(versions.packages).map
   ([name, version]) => `${name}==${version}`
 )
 
-/** Folder for caches that outlive a run: `$XDG_CACHE_HOME/z4j-agent`, else `~/.cache/z4j-agent`. */
-export const cacheRoot = (): string => join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "z4j-agent")
-
 /** The virtualenv folder for the current pins. */
 export const venvPath = (): string =>
   join(
@@ -39,90 +35,12 @@ export const venvPath = (): string =>
 
 // Written last by a build, so a folder without it (a build that was killed) is never used.
 const markerName = "z4j-agent-pins.txt"
-// A build installs about 80 packages; a lock older than this belongs to a run that died without cleanup.
-const staleLockMillis = 20 * 60_000
-const lockWaitMillis = 25 * 60_000
-
-const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
-
-const lockOwnerIsGone = (lockPath: string): boolean => {
-  try {
-    const pid = Number(readFileSync(join(lockPath, "pid"), "utf8"))
-    if (Number.isInteger(pid) && pid > 0 && !isAlive(pid)) return true
-    return Date.now() - statSync(lockPath).mtimeMs > staleLockMillis
-  } catch {
-    // The owner has created the folder but not yet written its pid, or has just released the lock.
-    return false
-  }
-}
-
-/** Runs `body` while holding the lock folder `lockPath`; `mkdir` is atomic, so one run holds it at a time. */
-const withLock = async <A>(lockPath: string, body: () => Promise<A>): Promise<A> => {
-  const deadline = Date.now() + lockWaitMillis
-  for (;;) {
-    try {
-      mkdirSync(lockPath)
-      break
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error
-    }
-    if (lockOwnerIsGone(lockPath)) {
-      rmSync(lockPath, { recursive: true, force: true })
-      continue
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${lockWaitMillis / 60_000} min waiting for another run to finish building the brain's virtualenv; remove ${lockPath} if no such run exists`
-      )
-    }
-    await sleep(1000)
-  }
-  try {
-    writeFileSync(join(lockPath, "pid"), String(process.pid))
-    return await body()
-  } finally {
-    rmSync(lockPath, { recursive: true, force: true })
-  }
-}
-
-const run = (command: string, args: ReadonlyArray<string>, logPath: string, timeoutMillis: number) =>
-  new Promise<{ readonly code: number | null; readonly output: string }>((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] })
-    const chunks: Array<Buffer> = []
-    child.stdout.on("data", (chunk: Buffer) => chunks.push(chunk))
-    child.stderr.on("data", (chunk: Buffer) => chunks.push(chunk))
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMillis)
-    child.once("error", (error) => {
-      clearTimeout(timer)
-      reject(error)
-    })
-    child.once("close", (code) => {
-      clearTimeout(timer)
-      const output = Buffer.concat(chunks).toString("utf8")
-      writeFileSync(logPath, output, { flag: "a" })
-      resolve({ code, output })
-    })
-  })
-
-// pip's wording for a package index it cannot reach (DNS failure, refused connection, proxy, TLS).
-const networkFailure =
-  /Failed to establish a new connection|Temporary failure in name resolution|Name or service not known|Network is unreachable|Connection refused|ProxyError|SSLError|Read timed out|ConnectTimeoutError/
-
 /** Reads the installed versions of the pinned packages, or null when the interpreter cannot run. */
 const installedPins = async (venv: string, logPath: string): Promise<string | null> => {
   const names = Object.keys(versions.packages)
   const script = `import importlib.metadata as m\nfor n in ${JSON.stringify(names)}: print(f"{n}=={m.version(n)}")`
   try {
-    const result = await run(join(venv, "bin", "python"), ["-c", script], logPath, 60_000)
+    const result = await runLogged(join(venv, "bin", "python"), ["-c", script], logPath, 60_000)
     return result.code === 0 ? result.output.trim() : null
   } catch {
     return null
@@ -133,7 +51,7 @@ const build = async (venv: string, logPath: string): Promise<void> => {
   rmSync(venv, { recursive: true, force: true })
   let created: { readonly code: number | null; readonly output: string }
   try {
-    created = await run("python3", ["-m", "venv", venv], logPath, 120_000)
+    created = await runLogged("python3", ["-m", "venv", venv], logPath, 120_000)
   } catch (error) {
     throw new Error(`python3 was not found (${String(error)}); install Python 3.11 or newer with its venv module`)
   }
@@ -144,7 +62,7 @@ const build = async (venv: string, logPath: string): Promise<void> => {
   }
   // Retries and timeouts are short so an unreachable index fails in under a minute, not after pip's
   // default of five retries of 15 s each per request.
-  const installed = await run(
+  const installed = await runLogged(
     join(venv, "bin", "python"),
     ["-m", "pip", "install", "--disable-pip-version-check", "--retries", "2", "--timeout", "20", ...pins],
     logPath,
