@@ -9,33 +9,13 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import { Redis } from "ioredis"
 import { eventually } from "../../interop/brain.js"
+import type { CommandRow, TaskRow } from "../../interop/rest.js"
 import { type SharedBrain, sharedBrain } from "../../interop/shared.js"
 import * as BullMQ from "../../src/engines/bullmq/BullMQ.js"
 import { Tasks } from "../../src/engines/effect/index.js"
 import * as Z4j from "../../src/layers/Z4j.js"
 import { Agent } from "../../src/services/Agent.js"
 import { type RedisServer, startRedis } from "../support/redis.js"
-
-interface TaskPublic {
-  readonly engine: string
-  readonly task_id: string
-  readonly name: string
-  readonly state: string
-  readonly queue: string | null
-  readonly args: unknown
-  readonly kwargs: unknown
-  readonly result: unknown
-  readonly runtime_ms: number | null
-  readonly worker_name: string | null
-  readonly exception: string | null
-}
-
-interface CommandPublic {
-  readonly id: string
-  readonly status: string
-  readonly result: Record<string, unknown> | null
-  readonly error: string | null
-}
 
 let brain: SharedBrain
 let redis: RedisServer
@@ -48,7 +28,7 @@ let worker: Worker
 const run = <A, E>(effect: Effect.Effect<A, E, Agent | Tasks.Tasks>) => runtime.runPromise(effect)
 
 const task = (engine: string, taskId: string) =>
-  brain.rest.get<TaskPublic>(`/api/v1/projects/${brain.slug}/tasks/${engine}/${encodeURIComponent(taskId)}`)
+  brain.rest.get<TaskRow>(`/api/v1/projects/${brain.slug}/tasks/${engine}/${encodeURIComponent(taskId)}`)
 
 const taskIn = (engine: string, taskId: string, states: ReadonlyArray<string>) =>
   eventually(`task ${engine}/${taskId} in state ${states.join(" or ")}`, async () => {
@@ -57,7 +37,7 @@ const taskIn = (engine: string, taskId: string, states: ReadonlyArray<string>) =
   })
 
 const issue = async (path: string, body: Record<string, unknown>) =>
-  brain.rest.post<CommandPublic>(`/api/v1/projects/${brain.slug}/commands/${path}`, {
+  brain.rest.post<CommandRow>(`/api/v1/projects/${brain.slug}/commands/${path}`, {
     agent_id: brain.agent.agentId,
     ...body
   })
@@ -66,7 +46,7 @@ const finished = (id: string) =>
   eventually(
     `command ${id} to finish`,
     async () => {
-      const response = await brain.rest.get<CommandPublic>(`/api/v1/projects/${brain.slug}/commands/${id}`)
+      const response = await brain.rest.get<CommandRow>(`/api/v1/projects/${brain.slug}/commands/${id}`)
       return ["completed", "failed", "timeout"].includes(response.body.status) ? response.body : undefined
     },
     70_000

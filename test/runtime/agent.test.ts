@@ -3,39 +3,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import { Agent, type AgentShape, type AgentStatus } from "../../src/services/Agent.js"
-import * as TestBrain from "../../src/testing/TestBrain.js"
+import { Agent } from "../../src/services/Agent.js"
+import { event, statusWhen, waitFor, withBrain } from "../faults/support.js"
 import { agentLayer, captureLogs, failWith, recordingAdapter } from "../support/agent.js"
-
-const withBrain = <A, E>(
-  use: (brain: TestBrain.TestBrainShape) => Effect.Effect<A, E>,
-  options: TestBrain.TestBrainOptions = {}
-) =>
-  Effect.acquireUseRelease(
-    Effect.promise(() => TestBrain.start(options)),
-    use,
-    (brain) => Effect.promise(() => brain.stop())
-  )
-
-const waitFor = <A>(brain: TestBrain.TestBrainShape, probe: () => A | undefined | false, timeoutMillis = 10_000) =>
-  Effect.promise(() => brain.waitFor(probe, timeoutMillis))
-
-/** Polls the agent's status until `predicate` holds, for at most 10 s. */
-const statusWhen = (agent: AgentShape, predicate: (status: AgentStatus) => boolean) =>
-  Effect.gen(function* () {
-    while (true) {
-      const status = yield* agent.status
-      if (predicate(status)) return status
-      yield* Effect.sleep(Duration.millis(10))
-    }
-  }).pipe(Effect.timeout(Duration.seconds(10)))
-
-const event = (index: number, data: Record<string, unknown> = {}) => ({
-  kind: "task.succeeded" as const,
-  engine: "test",
-  taskId: `task-${index}`,
-  data: { task_name: "demo.add", index, ...data }
-})
 
 describe("Agent", () => {
   it.live("hello carries the agent's identity and capabilities", () =>
