@@ -180,13 +180,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakResult> => {
     restarts += 1
     restarting = restarting.then(async () => {
       collect()
-      const address = {
-        port: Number(new URL(brain.url).port),
-        token: brain.token,
-        hmacSecret: brain.hmacSecret,
-        projectId: brain.projectId,
-        agentId: brain.agentId
-      }
+      const address = TestBrain.sameAddress(brain)
       await brain.stop()
       collect()
       brain = await TestBrain.start(address)

@@ -180,8 +180,23 @@ export class TestBrain extends Context.Tag("z4j-agent/TestBrain")<TestBrain, Tes
 const toBase64Url = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64").replace(/\+/g, "-").replace(/\//g, "_")
 
 /**
- * Starts a brain on 127.0.0.1 with a free port. To restart a brain, stop it and start one with its
- * port, token, HMAC secret and ids: the agent reconnects to it as to the same brain.
+ * Returns the options that start a brain at `brain`'s address with its token, HMAC secret and ids, so
+ * that an agent of the stopped brain reconnects to the new one as to the same brain.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const sameAddress = (brain: TestBrainShape): TestBrainOptions => ({
+  port: Number(new URL(brain.url).port),
+  token: brain.token,
+  hmacSecret: brain.hmacSecret,
+  projectId: brain.projectId,
+  agentId: brain.agentId
+})
+
+/**
+ * Starts a brain on 127.0.0.1 with a free port. To restart a brain, stop it and start one with
+ * {@link sameAddress}.
  *
  * @since 0.1.0
  * @category constructors

@@ -58,13 +58,7 @@ describe("connection faults", () => {
           yield* Effect.forkDaemon(
             Effect.delay(
               Effect.promise(async () => {
-                back = await TestBrain.start({
-                  port: Number(new URL(gone.url).port),
-                  token: gone.token,
-                  hmacSecret: gone.hmacSecret,
-                  projectId: gone.projectId,
-                  agentId: gone.agentId
-                })
+                back = await TestBrain.start(TestBrain.sameAddress(gone))
               }),
               Duration.millis(300)
             )

@@ -5,14 +5,6 @@ import * as TestBrain from "../../src/testing/TestBrain.js"
 import { agentLayer } from "../support/agent.js"
 import { event, statusWhen, whileHostRuns } from "./support.js"
 
-const sameAddress = (brain: TestBrain.TestBrainShape): TestBrain.TestBrainOptions => ({
-  port: Number(new URL(brain.url).port),
-  token: brain.token,
-  hmacSecret: brain.hmacSecret,
-  projectId: brain.projectId,
-  agentId: brain.agentId
-})
-
 describe("brain restart", () => {
   it.live("restart mid-batch delivers every event", () =>
     Effect.acquireUseRelease(
@@ -31,7 +23,7 @@ describe("brain restart", () => {
 
             yield* Effect.promise(() => first.stop())
             for (let index = 1_000; index < 1_500; index++) yield* agent.emit(event(index))
-            const second = yield* Effect.promise(() => TestBrain.start(sameAddress(first)))
+            const second = yield* Effect.promise(() => TestBrain.start(TestBrain.sameAddress(first)))
             yield* agent.reconnectNow
             yield* Effect.promise(() =>
               second.waitFor(() => new Set(second.events.map((received) => received.task_id)).size === 1_500, 15_000)
