@@ -20,6 +20,7 @@ import { Queue, Worker } from "bullmq"
 import * as BullMQ from "../src/engines/bullmq/BullMQ.js"
 import * as Z4j from "../src/layers/Z4j.js"
 import { startRedis } from "../test/support/redis.js"
+import { median } from "./stats.js"
 
 const jobsPerRun = Number(process.argv[2] ?? 5_000)
 const rounds = Number(process.argv[3] ?? 4)
@@ -149,11 +150,6 @@ for (let round = 0; round < rounds; round++) {
   )
 }
 
-const median = (values: ReadonlyArray<number>) => {
-  const sorted = [...values].sort((left, right) => left - right)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
-}
 brainChild.stdin!.write(`${JSON.stringify({ op: "count" })}\n`)
 const received = (await brainAnswer()).events
 // Without the "none" variant there is no baseline, and the ratios print as NaN.

@@ -15,6 +15,7 @@ import type * as Scope from "effect/Scope"
 import * as Memory from "../src/services/EventBuffer/Memory.js"
 import * as Sqlite from "../src/services/EventBuffer/Sqlite.js"
 import type { EventBufferShape } from "../src/services/EventBuffer.js"
+import { median } from "./stats.js"
 
 const rounds = 3
 const bodyBytes = 400
@@ -37,8 +38,6 @@ const backends: ReadonlyArray<Backend> = [
   { name: "Memory", open: () => Memory.make(caps) },
   { name: "Sqlite", open: (folder) => Sqlite.make({ home: folder, agentKey: "bench", ...caps }) }
 ]
-
-const median = (values: ReadonlyArray<number>): number => [...values].sort((a, b) => a - b)[values.length >> 1]!
 
 /** Runs `body` against a fresh buffer per round and returns the median events per second. */
 const measure = (

@@ -17,6 +17,7 @@ import * as Scope from "effect/Scope"
 import * as BullMQ from "../src/engines/bullmq/BullMQ.js"
 import type { EventSink } from "../src/engines/EngineAdapter.js"
 import { startRedis } from "../test/support/redis.js"
+import { median } from "./stats.js"
 
 const jobsPerRun = Number(process.argv[2] ?? 5_000)
 const rounds = Number(process.argv[3] ?? 4)
@@ -116,11 +117,6 @@ for (let round = 0; round < rounds; round++) {
   )
 }
 
-const median = (values: ReadonlyArray<number>) => {
-  const sorted = [...values].sort((left, right) => left - right)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
-}
 const baseline = median(results.get("none")!)
 console.log(`\n${jobsPerRun} jobs per run, ${rounds} rounds, concurrency ${concurrency}, median jobs/s:`)
 for (const variant of variants) {

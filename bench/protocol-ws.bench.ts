@@ -19,6 +19,7 @@ import {
   FrameSigner,
   formatPydanticDatetime
 } from "../src/protocol/index.js"
+import { median } from "./stats.js"
 
 const eventsPerBatch = 500
 const rounds = Number(process.argv[2] ?? 7)
@@ -75,9 +76,6 @@ const signer = new FrameSigner(secret, binding)
 const now = new Date()
 const sample = signer.sign("event_batch", "ev_0123456789ab", encodeEventBatchPayload(events.map(encodeEvent)), now)
 const envelope = canonicalEnvelope(sample, binding)
-
-const median = (values: ReadonlyArray<number>) =>
-  [...values].sort((left, right) => left - right)[Math.floor(values.length / 2)]!
 
 const measure = async (run: () => Promise<void> | void): Promise<number> => {
   const timeRound = async () => {

@@ -14,6 +14,7 @@ import {
   FrameVerifier,
   formatPydanticDatetime
 } from "../src/protocol/index.js"
+import { median } from "./stats.js"
 
 const eventsPerBatch = 500
 const rounds = 7
@@ -49,11 +50,6 @@ const makeEvents = () =>
       tags: ["welcome", "é-mail"]
     }
   }))
-
-const median = (values: Array<number>): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)]!
-}
 
 const time = (run: () => void): number => {
   const start = process.hrtime.bigint()

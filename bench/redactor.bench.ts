@@ -8,6 +8,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Redactor from "../src/services/Redactor.js"
+import { median } from "./stats.js"
 
 const eventsPerRound = 20_000
 const rounds = 7
@@ -32,11 +33,6 @@ const makeEvents = () =>
     },
     worker: "worker-1@host-a"
   }))
-
-const median = (values: Array<number>): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)]!
-}
 
 const perSecond = (items: ReadonlyArray<unknown>, run: (item: unknown) => unknown): number => {
   const samples: Array<number> = []

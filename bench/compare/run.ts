@@ -20,6 +20,7 @@
 import { parseArgs } from "node:util"
 import * as TestBrain from "../../src/testing/TestBrain.js"
 import { bareVersion, ensureBareVenv } from "../py/venv.js"
+import { median } from "../stats.js"
 import { type AgentKind, type AgentProcess, type BrainTarget, spawnAgent } from "./agents.js"
 import { startRelay } from "./outage.js"
 
@@ -59,11 +60,6 @@ if (kinds.includes("bare")) {
   }
 }
 
-const median = (list: ReadonlyArray<number>) => {
-  const sorted = [...list].sort((left, right) => left - right)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
-}
 const quantile = (sorted: ReadonlyArray<number>, q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN
 const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
