@@ -67,7 +67,7 @@ type WorkerMessage =
 
 const workerFlag = "--soak-worker"
 
-/** The worker side: an agent, a steady emitter, a stall probe, and a sample every period. */
+/** Runs the worker side: an agent, a steady emitter, a stall probe, and a sample every period. */
 const runWorker = async () => {
   const settings = JSON.parse(process.env.Z4J_SOAK_SETTINGS ?? "{}") as {
     readonly agent: Z4j.Options

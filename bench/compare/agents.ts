@@ -10,7 +10,7 @@ import { createInterface, type Interface } from "node:readline"
 import { fileURLToPath } from "node:url"
 import { barePython } from "../py/venv.js"
 
-/** Which agent a child process runs. */
+/** The agent a child process runs. */
 export type AgentKind = "ours" | "bare"
 
 /** The connection fields both agents need. */

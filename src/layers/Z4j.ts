@@ -196,7 +196,7 @@ export interface AgentHandle {
  * Starts an agent for a plain Node worker and resolves once it is built (connecting continues in the
  * background). Nothing here installs signal handlers: call `stop()` from the worker's own shutdown code.
  * The agent logs to stderr at `Z4J_LOG_LEVEL` (default info) in `Z4J_LOG_FORMAT` (default pretty on a
- * terminal, logfmt otherwise); an invalid value rejects with an error that names it.
+ * terminal, logfmt otherwise). An invalid value rejects with an error that names it.
  *
  * @since 0.1.0
  * @category running

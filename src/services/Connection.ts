@@ -20,7 +20,7 @@ import type * as Scope from "effect/Scope"
 import WebSocket from "ws"
 
 /**
- * Why a connection attempt failed before the socket opened.
+ * The failure of a connection attempt before the socket opened.
  *
  * @since 0.1.0
  * @category errors
@@ -47,7 +47,7 @@ export class ConnectFailed extends Data.TaggedError("ConnectFailed")<{
 export class ConnectionClosed extends Data.TaggedError("ConnectionClosed")<{ readonly detail: string }> {}
 
 /**
- * How a socket ended.
+ * The end of a socket: its close code, its reason, and which side closed it.
  *
  * @since 0.1.0
  * @category models

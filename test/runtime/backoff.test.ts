@@ -14,8 +14,8 @@ const options: Z4j.Options = {
   hmacSecret: "7c2WoyNdON3oZougtKSgxvuDbp1s3ohIyQOaXEUP1ZM=",
   projectId: "11223344-5566-7788-99aa-bbccddeeff00",
   buffer: "memory",
-  // The dispatcher's timer wakes every flush interval; at the default 100 ms, each 39 s step of the test
-  // clock would run it hundreds of times and starve the supervisor of the yields `settle` gives it.
+  // The dispatcher's timer wakes every flush interval. At the default 100 ms, each 39 s step of the test
+  // clock would run it hundreds of times, so the supervisor would not get the yields `settle` gives.
   flushIntervalMillis: 60_000
 }
 

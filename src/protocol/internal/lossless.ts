@@ -2,7 +2,7 @@ import * as Data from "effect/Data"
 import { formatPythonFloat } from "./pythonFloat.js"
 
 /**
- * Why a text or a value has no canonical JSON form.
+ * The reason a text or a value has no canonical JSON form.
  *
  * @since 0.1.0
  * @category models

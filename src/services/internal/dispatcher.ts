@@ -38,7 +38,7 @@ interface InFlightBatch {
 /** Writes the payload of an `event_batch` frame around event bodies that are already canonical JSON. */
 const renderPayload = (bodies: ReadonlyArray<string>): string => `{"events":[${bodies.join(",")}]}`
 
-/** What the supervisor needs beyond the public dispatcher. */
+/** The dispatcher as the supervisor uses it: the public service plus session attachment, acks and draining. */
 export interface DispatcherRuntime extends DispatcherShape {
   /** Sends buffered events over `session` until the scope closes (the session ends). */
   readonly attach: (session: LiveSession) => Effect.Effect<void, never, Scope.Scope>
@@ -348,8 +348,8 @@ export const make: Effect.Effect<DispatcherRuntime, never, AgentConfig | EventBu
           }
         })
 
-        // Batches the brain has not acknowledged in time: a brain that has acked before lost them (its
-        // commit failed), so they go out again once; a brain that never acks predates acks, and its
+        // Batches the brain has not acknowledged in time. A brain that has acked before lost them (its
+        // commit failed), so they go out again once. A brain that never acks predates acks, so its
         // batches count as delivered, as the reference agent does.
         const expireAcks = Effect.gen(function* () {
           const nowMillis = yield* Clock.currentTimeMillis

@@ -22,7 +22,7 @@ import type { HelloPayload } from "../HelloBuilder.js"
 import type { DispatcherRuntime } from "./dispatcher.js"
 import { classifyClose, type Failure } from "./failures.js"
 
-/** How a session or a connection attempt ended. */
+/** The outcome of a session or a connection attempt. */
 export type SessionFailure = Failure
 
 const nextMessage = (socket: Socket) =>
