@@ -194,6 +194,8 @@ export const makeFile = (options: FileStoreOptions): Effect.Effect<ProjectionSto
           if (projection === undefined) continue
           // Projections up to this one are settled, and an ack that arrives after a newer one's is stale.
           for (const [key, other] of ofScheduler) if (other.order <= projection.order) ofScheduler.delete(key)
+          // An empty map would keep `remember` scanning every event body read from the buffer.
+          if (ofScheduler.size === 0) pending.delete(scheduler)
           if ((written.get(scheduler) ?? 0) > projection.order) return
           written.set(scheduler, projection.order)
           yield* write(projection)
@@ -215,16 +217,21 @@ export const makeFile = (options: FileStoreOptions): Effect.Effect<ProjectionSto
         }
       })
 
+    // Runs on every acknowledged batch, so a buffer without carriers costs nothing per event.
     const settle = (ids: ReadonlyArray<number>, acknowledge: boolean) =>
-      Effect.forEach(
-        ids,
-        (id) => {
-          const digest = carriers.get(id)
-          if (digest === undefined) return Effect.void
-          carriers.delete(id)
-          return acknowledge ? acknowledged(digest) : Effect.void
-        },
-        { discard: true }
+      Effect.suspend(() =>
+        carriers.size === 0
+          ? Effect.void
+          : Effect.forEach(
+              ids,
+              (id) => {
+                const digest = carriers.get(id)
+                if (digest === undefined) return Effect.void
+                carriers.delete(id)
+                return acknowledge ? acknowledged(digest) : Effect.void
+              },
+              { discard: true }
+            )
       )
 
     const observe = (buffer: EventBufferShape): EventBufferShape => ({
