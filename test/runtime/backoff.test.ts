@@ -71,10 +71,21 @@ describe("Supervisor backoff", () => {
         yield* TestClock.adjust(39_000)
         yield* settle
       }
+      // A 39 s window can hold two attempts 30 s apart, so the check starts at an attempt: the clock
+      // moves a second at a time until one happens, which puts it less than 1 s past that attempt.
       const before = connection.attempts()
-      yield* TestClock.adjust(39_000)
+      for (let second = 0; second < 40 && connection.attempts() === before; second++) {
+        yield* TestClock.adjust(1_000)
+        yield* settle
+      }
+      const atAttempt = connection.attempts()
+      expect(atAttempt).toBe(before + 1)
+      yield* TestClock.adjust(29_000)
       yield* settle
-      expect(connection.attempts()).toBe(before + 1)
+      expect(connection.attempts()).toBe(atAttempt)
+      yield* TestClock.adjust(10_000)
+      yield* settle
+      expect(connection.attempts()).toBe(atAttempt + 1)
     }).pipe(Effect.provide(Z4j.layerWith(options, connection.layer)))
   })
 
