@@ -40,7 +40,7 @@ const payloads = fc.oneof(
   )
 )
 
-/** One frame as it may arrive: random text, random JSON, or a signed frame with one edit. */
+/** One frame as it may arrive: random text, random JSON, or a signed frame, as signed or with one edit. */
 const inbound = fc.oneof(
   fc.string({ maxLength: 200 }).map((text) => ({ text, signed: false })),
   jsonValue.map((value) => ({ text: JSON.stringify(value), signed: false })),
@@ -50,17 +50,20 @@ const inbound = fc.oneof(
       payloads,
       fc.nat(),
       fc.string({ minLength: 1, maxLength: 3 }),
-      fc.constantFrom("set", "cut", "add")
+      // "none" sends the frame as signed, so the verifying path runs too, not only by a chance no-op edit.
+      fc.constantFrom("set", "cut", "add", "none")
     )
     .map(([type, payload, at, insert, edit]) => {
       const signed = new FrameSigner(secret, binding).sign(type, randomUUID(), renderCanonical(payload as never))
       const index = at % signed.length
       const text =
-        edit === "cut"
-          ? signed.slice(0, index)
-          : edit === "set"
-            ? signed.slice(0, index) + insert + signed.slice(index + 1)
-            : signed.slice(0, index) + insert + signed.slice(index)
+        edit === "none"
+          ? signed
+          : edit === "cut"
+            ? signed.slice(0, index)
+            : edit === "set"
+              ? signed.slice(0, index) + insert + signed.slice(index + 1)
+              : signed.slice(0, index) + insert + signed.slice(index)
       return { text, signed: text === signed, original: signed }
     })
 )
